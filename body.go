@@ -1,0 +1,218 @@
+package httpev
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/httpev/httpev/internal/http1"
+)
+
+// checkRequest applies the limits that the head alone decides, before any
+// of the body is read. The query string is scanned, not decoded: decoding
+// happens on first use and cannot fail after this.
+func (c *conn) checkRequest(q *CGI) (int, error) {
+	o := &c.srv.opts
+	fields, name, value := 0, 0, 0
+	inValue := false
+	for _, ch := range c.req.RawQuery {
+		switch {
+		case ch == '&':
+			fields++
+			name, value, inValue = 0, 0, false
+		case ch == '=' && !inValue:
+			inValue = true
+		case inValue:
+			value++
+		default:
+			name++
+		}
+		if fields >= o.MaxFormFields || name > o.MaxFieldName || value > maxGetValue {
+			return 414, fmt.Errorf("%w: query string", ErrTooLarge)
+		}
+	}
+	return 0, nil
+}
+
+// mediaType returns the lower-cased type/subtype of a Content-Type.
+func mediaType(ct []byte) string {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = bytes.TrimSpace(ct)
+	switch {
+	case asciiEqualFold(ct, "application/x-www-form-urlencoded"):
+		return "application/x-www-form-urlencoded"
+	case asciiEqualFold(ct, "multipart/form-data"):
+		return "multipart/form-data"
+	}
+	return strings.ToLower(string(ct))
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// readBody receives what the server parses itself before the callback
+// runs: an urlencoded form into memory, a multipart form to disk. Any other
+// body stays on the socket for the callback to read from Body.
+func (c *conn) readBody(q *CGI) (int, error) {
+	req := &c.req
+	if req.ContentLength <= 0 && !req.Chunked {
+		return 0, nil
+	}
+	q.body = newBodyReader(c, q)
+	switch mediaType(req.ContentType) {
+	case "application/x-www-form-urlencoded":
+		return c.readForm(q)
+	case "multipart/form-data":
+		return c.readMultipart(q)
+	}
+	if c.l.opts.RawBodyToFile {
+		return c.readRawToFile(q)
+	}
+	return 0, nil
+}
+
+// readForm reads an urlencoded body, at most MaxFormBody bytes.
+func (c *conn) readForm(q *CGI) (int, error) {
+	limit := c.srv.opts.MaxFormBody
+	var data []byte
+	var err error
+	if n := c.req.ContentLength; n >= 0 {
+		if n > limit {
+			return 413, fmt.Errorf("%w: form body of %d bytes", ErrTooLarge, n)
+		}
+		data = make([]byte, n)
+		_, err = io.ReadFull(q.body, data)
+	} else {
+		data, err = io.ReadAll(io.LimitReader(q.body, limit+1))
+		if err == nil && int64(len(data)) > limit {
+			return 413, fmt.Errorf("%w: form body", ErrTooLarge)
+		}
+	}
+	if err != nil {
+		return bodyErrorStatus(err), err
+	}
+	post, err := c.srv.bodyDec.ParseQuery(nil, data)
+	if err != nil {
+		return 413, fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	q.mu.Lock()
+	q.post = append(q.post, post...)
+	q.mu.Unlock()
+	return 0, nil
+}
+
+// bodyErrorStatus maps a body read error to the status to answer with; 0
+// means the client is gone and gets no answer.
+func bodyErrorStatus(err error) int {
+	switch {
+	case errors.Is(err, errTimeout):
+		return 408
+	case errors.Is(err, ErrTooLarge):
+		return 413
+	case isNetClose(err):
+		return 0
+	}
+	return http1.StatusOf(err)
+}
+
+// bodyReader is the request body as the callback reads it: bounded by
+// Content-Length or decoded from chunked coding, with the listener's
+// inactivity timeout on every read and 100 Continue sent before the first.
+type bodyReader struct {
+	c    *conn
+	q    *CGI
+	n    int64 // bytes left, Content-Length bodies
+	read int64
+	eof  bool
+	err  error
+}
+
+func newBodyReader(c *conn, q *CGI) *bodyReader {
+	b := &bodyReader{c: c, q: q, n: c.req.ContentLength}
+	if c.req.Chunked {
+		c.chunked.Reset(&c.cr, c.srv.chunkLimits)
+	}
+	return b
+}
+
+func (b *bodyReader) done() bool { return b.eof || b.err != nil }
+
+// Read implements io.Reader.
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if err := b.c.continue100(b.q); err != nil {
+		b.err = err
+		return 0, err
+	}
+	b.c.cr.timeout = b.c.l.timeout
+	var n int
+	var err error
+	if b.c.req.Chunked {
+		n, err = b.c.chunked.Read(p)
+	} else {
+		if int64(len(p)) > b.n {
+			p = p[:b.n]
+		}
+		n, err = b.c.cr.Read(p)
+		b.n -= int64(n)
+		if b.n == 0 {
+			err = io.EOF
+		} else if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	b.read += int64(n)
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// drain discards what the callback left unread, so the connection can carry
+// another request; it reports false when that would take more than max
+// bytes or fails.
+func (b *bodyReader) drain(max int64) bool {
+	if b.done() {
+		return b.eof
+	}
+	_, err := io.CopyN(io.Discard, b, max)
+	return b.eof && (err == nil || err == io.EOF)
+}
+
+// Body returns the request body for the callback to read as a stream. It is
+// empty for bodies the server parsed itself (urlencoded and multipart
+// forms) and when there is none. Reads time out after ListenOptions.Timeout
+// of client inactivity.
+func (q *CGI) Body() io.Reader {
+	if q.body == nil {
+		return eofReader{}
+	}
+	return q.body
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

@@ -1,0 +1,239 @@
+package httpev
+
+import (
+	"sync"
+)
+
+// Buffer is a request's output, the Go form of HTTP::Server::EV::Buffer.
+// Writes append to memory and never block, so a callback on the loop
+// goroutine cannot be stalled by a slow client. The connection goroutine
+// sends the data once the buffer passes its flush threshold, on Flush, or
+// when the request finishes; a response that finishes before anything was
+// sent goes out in one piece with a Content-Length.
+//
+// Memory per slow client is bounded: a write that would take the unsent
+// output past the high-water mark (Options.MaxBuffered) writes nothing and
+// returns ErrBufferFull. Pace such producers with FlushWait or a stream.
+//
+// A Buffer is safe for concurrent use. Holding it costs the unsent bytes
+// plus one spare slice of the same capacity (the double buffer that lets the
+// application write while the previous piece is on its way out).
+type Buffer struct {
+	mu        sync.Mutex
+	data      []byte
+	spare     []byte
+	threshold int
+	max       int
+	discard   bool  // HEAD: count the body, keep none of it
+	queued    int64 // body bytes accepted so far
+	sent      int64 // body bytes written to the socket
+	flushReq  bool
+	finished  bool
+	err       error // sticky: why no more output can be sent
+	waiters   []flushWaiter
+	onError   []func(error)
+	wake      chan struct{} // tells the connection goroutine there is work
+	serial    bool          // callbacks run on the loop: FlushWait must not block
+	exec      *executor
+}
+
+type flushWaiter struct {
+	target int64
+	done   func(error)
+}
+
+func (b *Buffer) init(threshold, max int, exec *executor, serial bool) {
+	b.threshold, b.max, b.exec, b.serial = threshold, max, exec, serial
+	if b.wake == nil {
+		b.wake = make(chan struct{}, 1)
+	}
+}
+
+func (b *Buffer) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Write appends p to the output. It never blocks. It fails with
+// ErrBufferFull past the high-water mark, ErrRequestFinished after the
+// request ended, or the error that ended the connection.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.writableLocked(len(p)); err != nil {
+		return 0, err
+	}
+	b.queued += int64(len(p))
+	if b.discard {
+		return len(p), nil
+	}
+	b.data = append(b.data, p...)
+	if len(b.data) >= b.threshold {
+		b.signal()
+	}
+	return len(p), nil
+}
+
+// WriteString is Write for a string, without converting it first.
+func (b *Buffer) WriteString(s string) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.writableLocked(len(s)); err != nil {
+		return 0, err
+	}
+	b.queued += int64(len(s))
+	if b.discard {
+		return len(s), nil
+	}
+	b.data = append(b.data, s...)
+	if len(b.data) >= b.threshold {
+		b.signal()
+	}
+	return len(s), nil
+}
+
+func (b *Buffer) writableLocked(n int) error {
+	switch {
+	case b.err != nil:
+		return b.err
+	case b.finished:
+		return ErrRequestFinished
+	case len(b.data)+n > b.max:
+		return ErrBufferFull
+	}
+	return nil
+}
+
+// Len reports how many bytes are waiting to be sent.
+func (b *Buffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.data)
+}
+
+// Sent reports how many body bytes have been written to the socket.
+func (b *Buffer) Sent() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sent
+}
+
+// Flush asks for the pending output to be sent now, without waiting for it.
+// The response then goes out chunked (HTTP/1.1) or close-delimited
+// (HTTP/1.0), since its length is not known yet.
+func (b *Buffer) Flush() {
+	b.mu.Lock()
+	b.flushReq = true
+	b.mu.Unlock()
+	b.signal()
+}
+
+// FlushWait sends the pending output and reports when it has been written
+// to the socket. With done set it returns at once and done runs afterwards
+// (on the loop goroutine when Threading is off). With done nil it blocks
+// until then, which is refused with ErrWouldBlock on a Threading-off
+// listener, whose loop goroutine must never wait on a client.
+func (b *Buffer) FlushWait(done func(err error)) error {
+	if done == nil && b.serial {
+		b.Flush()
+		return ErrWouldBlock
+	}
+	var ch chan error
+	if done == nil {
+		ch = make(chan error, 1)
+		done = func(err error) { ch <- err }
+	} else {
+		user := done
+		done = func(err error) { b.exec.async(func() { user(err) }) }
+	}
+	b.mu.Lock()
+	if b.err != nil {
+		err := b.err
+		b.mu.Unlock()
+		done(err)
+	} else {
+		b.waiters = append(b.waiters, flushWaiter{target: b.queued, done: done})
+		b.flushReq = true
+		b.mu.Unlock()
+		b.signal()
+	}
+	if ch != nil {
+		return <-ch
+	}
+	return nil
+}
+
+// OnError registers f to run (like other callbacks) when the client goes
+// away or the connection fails before the whole response was sent.
+func (b *Buffer) OnError(f func(err error)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onError = append(b.onError, f)
+}
+
+// take hands the pending data to the connection goroutine and swaps in the
+// spare slice, so the application keeps writing while it is sent.
+func (b *Buffer) take() (data []byte, finished, flush bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data, b.data = b.data, b.spare[:0]
+	b.spare = nil
+	finished, flush, err = b.finished, b.flushReq, b.err
+	b.flushReq = false
+	return data, finished, flush, err
+}
+
+// written records that n bytes went out (or failed with err) and fires the
+// flush waiters that are now satisfied.
+func (b *Buffer) written(data []byte, err error) {
+	b.mu.Lock()
+	b.spare = data[:0]
+	var ready []flushWaiter
+	var onErr []func(error)
+	if err != nil {
+		if b.err == nil {
+			b.err = err
+			onErr = b.onError
+		}
+		ready, b.waiters = b.waiters, nil
+	} else {
+		b.sent += int64(len(data))
+		if b.discard {
+			b.sent = b.queued
+		}
+		keep := b.waiters[:0]
+		for _, w := range b.waiters {
+			if w.target <= b.sent {
+				ready = append(ready, w)
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		b.waiters = keep
+	}
+	b.mu.Unlock()
+	for _, w := range ready {
+		w.done(err)
+	}
+	for _, f := range onErr {
+		b.exec.async(func() { f(err) })
+	}
+}
+
+// fail ends the output with err (client gone, dropped, server closed).
+func (b *Buffer) fail(err error) {
+	b.written(nil, err)
+	b.signal()
+}
+
+// finish marks the response complete; it reports false if it already was.
+func (b *Buffer) finish() bool {
+	b.mu.Lock()
+	already := b.finished
+	b.finished = true
+	b.mu.Unlock()
+	b.signal()
+	return !already
+}

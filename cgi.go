@@ -1,0 +1,189 @@
+package httpev
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sourcegraph/conc/panics"
+
+	"github.com/httpev/httpev/internal/form"
+)
+
+// CGI is one received request and its response, the Go form of
+// HTTP::Server::EV::CGI: the CGI environment (Env), GET and POST parameters,
+// cookies and received files on the input side; a buffered, non-blocking
+// writer with Header and cookies on the output side.
+//
+// The request is finished when its callback returns, unless the callback
+// called Keep: then it lives until Close or Drop, and may be answered from
+// any goroutine (long poll, streaming). Values returned by its methods are
+// copies and stay valid after the request ends. All methods are safe for
+// concurrent use.
+type CGI struct {
+	srv  *Server
+	l    *PortListener
+	cn   *conn
+	from time.Time
+
+	mu        sync.Mutex // lazily parsed input
+	parsedGet bool
+	get       []form.Pair
+	post      []form.Pair
+	parsedCk  bool
+	cookies   []form.Pair
+	postRaw   []byte
+	files     []*MultipartFile
+
+	body         *bodyReader // request body left on the socket, if any
+	resume       chan struct{} // non-nil while Stop pauses the body
+	continueSent bool
+
+	out       Buffer
+	resp      responseHead // guarded by out.mu
+	frame     framing      // chosen when the head is sent
+	closeConn bool         // set only by the connection goroutine or before pump
+	kept      atomic.Bool
+	dropErr   error
+
+	ctxOnce  sync.Once
+	ctx      context.Context
+	cancel   context.CancelFunc
+	timer    time.Time
+	attached []attachment
+}
+
+func newCGI(c *conn) *CGI {
+	q := &CGI{srv: c.srv, l: c.l, cn: c, from: time.Now()}
+	q.timer = q.from
+	q.out.init(c.srv.opts.FlushThreshold, c.srv.opts.MaxBuffered, &c.l.exec, !c.l.opts.Threading)
+	q.out.discard = string(c.req.Method) == "HEAD"
+	q.resp.status = 200
+	return q
+}
+
+// run is the request callback's frame: panics become a 500 (or a cut
+// connection once headers are out) and the server keeps serving.
+func (q *CGI) run() {
+	r := panics.Try(func() { q.l.callback(q) })
+	q.detachAll()
+	if r != nil {
+		q.srv.log.Error("httpev: request callback panicked", "panic", r.Value,
+			"uri", string(q.cn.req.Target), "stack", string(r.Stack))
+		q.internalError()
+		q.out.finish()
+		return
+	}
+	if !q.kept.Load() {
+		q.out.finish()
+	}
+}
+
+// Keep tells the server the request is not finished when the callback
+// returns: the application answers it later, from any goroutine, and ends
+// it with Close (or Drop). The connection is watched meanwhile, so Context
+// is cancelled if the client leaves.
+func (q *CGI) Keep() {
+	q.kept.Store(true)
+	q.watchClient()
+}
+
+// Close finishes the response: pending output is sent, and the connection
+// is reused or closed. Further writes fail with ErrRequestFinished.
+func (q *CGI) Close() error {
+	q.out.finish()
+	return nil
+}
+
+// Drop closes the connection without a response (or cuts a response in
+// progress), the original's drop(); OnError fires.
+func (q *CGI) Drop() {
+	q.mu.Lock()
+	first := q.dropErr == nil
+	if first {
+		q.dropErr = ErrDropped
+	}
+	q.mu.Unlock()
+	if !first {
+		return
+	}
+	q.out.fail(ErrDropped)
+	q.cancelCtx()
+	q.Start() // a paused upload must wake to see the drop
+	q.fireOnError()
+}
+
+// clientGone records that the connection failed under the request.
+func (q *CGI) clientGone(err error) {
+	q.mu.Lock()
+	first := q.dropErr == nil
+	if first {
+		q.dropErr = err
+	}
+	q.mu.Unlock()
+	q.out.fail(err)
+	q.cancelCtx()
+	if first {
+		q.fireOnError()
+	}
+}
+
+// Err reports why the request was dropped (ErrDropped, ErrTooLarge, a
+// timeout, the client going away), or nil. OnError callbacks use it.
+func (q *CGI) Err() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropErr
+}
+
+func (q *CGI) fireOnError() {
+	if f := q.l.opts.OnError; f != nil {
+		q.l.exec.async(func() { f(q) })
+	}
+}
+
+// Context returns a context cancelled when the client goes away or the
+// request finishes. Asking for it starts watching the idle socket.
+func (q *CGI) Context() context.Context {
+	q.ctxOnce.Do(func() {
+		q.ctx, q.cancel = context.WithCancel(q.srv.ctx)
+	})
+	q.watchClient()
+	return q.ctx
+}
+
+func (q *CGI) cancelCtx() {
+	q.ctxOnce.Do(func() {
+		q.ctx, q.cancel = context.WithCancel(q.srv.ctx)
+	})
+	q.cancel()
+}
+
+// watchClient starts the background read that notices a vanished client,
+// once the body is no longer the callback's to read.
+func (q *CGI) watchClient() {
+	if q.body != nil && !q.body.done() {
+		return
+	}
+	q.cn.cr.startBackgroundRead(func() { q.clientGone(ErrClientGone) })
+}
+
+// cleanup runs when the request is over on every path: temp files of
+// unsaved uploads are removed and the context is cancelled.
+func (q *CGI) cleanup() {
+	q.cancelCtx()
+	q.mu.Lock()
+	files := q.files
+	q.mu.Unlock()
+	for _, f := range files {
+		f.discard()
+	}
+}
+
+// StartTimer restarts the page timer (start_timer in the original).
+func (q *CGI) StartTimer() { q.timer = time.Now() }
+
+// FlushTimer reports the time since StartTimer, or since the request
+// arrived: the page generation time (flush_timer in the original).
+func (q *CGI) FlushTimer() time.Duration { return time.Since(q.timer) }

@@ -1,0 +1,266 @@
+package httpev
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/httpev/httpev/internal/http1"
+)
+
+// conn is one client connection and the goroutine that serves it: it reads
+// and parses requests, hands each to its callback, and is the only writer of
+// responses, so callbacks never wait on the network.
+type conn struct {
+	srv *Server
+	l   *PortListener
+	nc  net.Conn
+	cr  connReader
+	req http1.Request
+	lim *http1.Limits
+
+	wmu     sync.Mutex // socket writes: responses and 100 Continue
+	hdr     []byte     // scratch for response heads
+	chunked http1.ChunkedReader
+
+	closing  atomic.Bool // finish the current response, then close (shutdown)
+	idle     bool        // guarded by srv.mu: waiting for a request, none begun
+	gaveUp   atomic.Bool // the application owns the socket now
+	cur      atomic.Pointer[CGI]
+	reqCount int
+}
+
+func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
+	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits}
+	c.cr.conn = nc
+	return c
+}
+
+func (c *conn) serve() {
+	defer c.finishConn()
+	c.cr.buf = c.srv.getReadBuf()
+	for {
+		if !c.srv.setIdle(c, true) {
+			return
+		}
+		err := c.readHead()
+		c.srv.setIdle(c, false)
+		if err != nil {
+			c.headError(err)
+			return
+		}
+		c.reqCount++
+		q := newCGI(c)
+		c.cur.Store(q)
+		ok := c.serveRequest(q)
+		c.cur.Store(nil)
+		if !ok {
+			return
+		}
+	}
+}
+
+func (c *conn) finishConn() {
+	c.cr.abortBackgroundRead()
+	if !c.gaveUp.Load() {
+		_ = c.nc.Close()
+	}
+	c.srv.putReadBuf(c.cr.buf)
+	c.cr.buf = nil
+	c.srv.forget(c)
+}
+
+// readHead reads and parses the next request head, leaving it pinned at the
+// front of the read buffer.
+func (c *conn) readHead() error {
+	cr := &c.cr
+	if cr.r > 0 {
+		n := copy(cr.buf, cr.buf[cr.r:cr.w])
+		cr.r, cr.w = 0, n
+	}
+	cr.pin = 0
+	cr.timeout = c.l.timeout
+	if c.reqCount > 0 {
+		cr.timeout = c.srv.opts.IdleTimeout
+	}
+	for {
+		if cr.w > cr.r || cr.bgHave {
+			cr.timeout = c.l.timeout
+		}
+		if cr.w > cr.r {
+			c.req.Reset()
+			n, err := c.req.Parse(cr.buf[cr.r:cr.w], c.lim)
+			if err == nil {
+				cr.r += n
+				cr.pin = cr.r
+				return nil
+			}
+			if !errors.Is(err, http1.ErrIncomplete) {
+				return err
+			}
+		}
+		if cr.w == len(cr.buf) {
+			// A head larger than the read buffer: grow, bounded by the
+			// parser, which fails once the head passes MaxHeaderBytes.
+			nb := make([]byte, min(2*len(cr.buf), c.lim.MaxHeaderBytes+len(cr.buf)))
+			if len(nb) == len(cr.buf) {
+				return http1.ErrHeaderTooLarge
+			}
+			copy(nb, cr.buf[:cr.w])
+			c.srv.putReadBuf(cr.buf)
+			cr.buf = nb
+		}
+		if err := cr.fill(); err != nil {
+			return err
+		}
+	}
+}
+
+// headError answers a request whose head could not be read. A connection
+// that closed or idled out between requests gets no answer at all.
+func (c *conn) headError(err error) {
+	if c.cr.w == c.cr.r && !c.cr.bgHave && (isNetClose(err) || errors.Is(err, errTimeout)) {
+		return
+	}
+	status := http1.StatusOf(err)
+	switch {
+	case errors.Is(err, errTimeout):
+		status = 408
+	case isNetClose(err):
+		return // the client left mid-head; nobody to answer
+	}
+	c.srv.logDebug("httpev: bad request head", "remote", c.nc.RemoteAddr().String(), "err", err)
+	c.writeError(status)
+}
+
+func isNetClose(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || isConnReset(err)
+}
+
+// writeError sends a short plain-text error response; the connection is
+// closed by the caller.
+func (c *conn) writeError(status int) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.hdr = appendErrorResponse(c.hdr[:0], c.srv, status)
+	c.setWriteDeadline()
+	_, _ = c.nc.Write(c.hdr)
+}
+
+func (c *conn) setWriteDeadline() {
+	if t := c.srv.opts.WriteTimeout; t > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(t))
+	}
+}
+
+// serveRequest runs one request to its end; it reports whether the
+// connection may carry another.
+func (c *conn) serveRequest(q *CGI) bool {
+	defer q.cleanup()
+	if status, err := c.checkRequest(q); err != nil {
+		c.dropRequest(q, status, err)
+		return false
+	}
+	if status, err := c.readBody(q); err != nil {
+		c.dropRequest(q, status, err)
+		return false
+	}
+	c.cr.timeout = 0 // fully received (or streamed by the callback)
+	c.l.exec.async(q.run)
+	err := c.pump(q)
+	if c.gaveUp.Load() {
+		return false
+	}
+	if err != nil {
+		if !errors.Is(err, ErrDropped) && !errors.Is(err, ErrServerClosed) {
+			q.clientGone(err)
+		}
+		return false
+	}
+	return c.keepAlive(q)
+}
+
+// dropRequest answers a request that failed before its callback ran and
+// fires OnError.
+func (c *conn) dropRequest(q *CGI, status int, err error) {
+	q.dropErr = err
+	if status > 0 {
+		c.writeError(status)
+	}
+	q.out.fail(err)
+	q.cancelCtx()
+	if f := c.l.opts.OnError; f != nil {
+		c.l.exec.sync(func() { f(q) })
+	}
+}
+
+// keepAlive decides, after a response, whether to read another request.
+func (c *conn) keepAlive(q *CGI) bool {
+	c.cr.abortBackgroundRead()
+	if q.closeConn || c.req.Close || c.closing.Load() || c.cr.err != nil {
+		return false
+	}
+	if q.body != nil && !q.body.done() {
+		if c.req.Expect100 && !q.continueSent {
+			return false // the client is still waiting to be told to send it
+		}
+		if !q.body.drain(maxDrain) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxDrain is how much unread body the server discards to keep a
+// connection alive; past it closing is cheaper.
+const maxDrain = 256 << 10
+
+// pump sends the request's output as the Buffer asks, until the response is
+// complete or the connection fails.
+func (c *conn) pump(q *CGI) error {
+	b := &q.out
+	for range b.wake {
+		data, fin, ok, err := b.takeIfDue()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		werr := c.send(q, data, fin)
+		b.written(data, werr)
+		if werr != nil {
+			return werr
+		}
+		if fin {
+			return nil
+		}
+	}
+	return nil
+}
+
+// continue100 answers Expect: 100-continue once, just before the body is
+// read.
+func (c *conn) continue100(q *CGI) error {
+	if !c.req.Expect100 || q.continueSent {
+		return nil
+	}
+	q.continueSent = true
+	if c.req.Minor == 0 {
+		return nil
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.setWriteDeadline()
+	_, err := io.WriteString(c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+	return err
+}
+
+func (c *conn) isTLS() bool {
+	_, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState })
+	return ok
+}

@@ -1,0 +1,191 @@
+package httpev
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/httpev/httpev/internal/http1"
+)
+
+// errBufferFull is returned by fill when the read buffer has no room left;
+// the head reader grows the buffer, everyone else treats it as a limit.
+var errBufferFull = errors.New("httpev: read buffer full")
+
+// aLongTimeAgo is a deadline that makes a blocked Read return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+var timeZero time.Time
+
+// connReader is the connection's single read buffer. The current request's
+// head stays pinned at the front (buf[:pin]) for the life of the request so
+// that the parser's slices into it stay valid; body bytes and pipelined
+// requests flow through the rest. It implements http1.Source for the chunked
+// decoder. Large reads bypass the buffer so that upload data is copied from
+// the socket exactly once, into the caller's buffer.
+type connReader struct {
+	conn    net.Conn
+	buf     []byte
+	r, w    int
+	pin     int
+	timeout time.Duration // inactivity deadline set before each read; 0 = none
+	err     error         // sticky
+
+	// background read, for noticing a client that goes away while its
+	// request is being answered
+	bgMu      sync.Mutex
+	bgRunning bool
+	bgDone    chan struct{}
+	bgByte    [1]byte
+	bgHave    bool
+	bgErr     error
+}
+
+func (cr *connReader) buffered() int { return cr.w - cr.r }
+
+// compact moves unread bytes down to the pin so there is room to read.
+func (cr *connReader) compact() {
+	if cr.r > cr.pin {
+		n := copy(cr.buf[cr.pin:], cr.buf[cr.r:cr.w])
+		cr.r, cr.w = cr.pin, cr.pin+n
+	}
+}
+
+// fill reads at least one more byte into the buffer.
+func (cr *connReader) fill() error {
+	if cr.err != nil {
+		return cr.err
+	}
+	if cr.bgHave { // the byte the background read caught
+		if cr.w == len(cr.buf) {
+			cr.compact()
+		}
+		cr.buf[cr.w] = cr.bgByte[0]
+		cr.w++
+		cr.bgHave = false
+		return nil
+	}
+	if cr.w == len(cr.buf) {
+		cr.compact()
+		if cr.w == len(cr.buf) {
+			return errBufferFull
+		}
+	}
+	n, err := cr.readConn(cr.buf[cr.w:])
+	cr.w += n
+	if n > 0 {
+		return nil
+	}
+	return err
+}
+
+func (cr *connReader) readConn(p []byte) (int, error) {
+	if cr.timeout > 0 {
+		_ = cr.conn.SetReadDeadline(time.Now().Add(cr.timeout))
+	}
+	n, err := cr.conn.Read(p)
+	if err != nil && n == 0 {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = errTimeout
+		}
+		cr.err = err
+	}
+	return n, err
+}
+
+// Read implements io.Reader over the body bytes.
+func (cr *connReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if cr.r == cr.w {
+		if cr.err != nil {
+			return 0, cr.err
+		}
+		if len(p) >= len(cr.buf)-cr.pin && !cr.bgHave {
+			return cr.readConn(p) // straight into the caller's buffer
+		}
+		cr.r, cr.w = cr.pin, cr.pin
+		if err := cr.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, cr.buf[cr.r:cr.w])
+	cr.r += n
+	return n, nil
+}
+
+// ReadLine implements http1.Source: the next line with its terminator,
+// at most max bytes long.
+func (cr *connReader) ReadLine(max int) ([]byte, error) {
+	for {
+		if i := bytes.IndexByte(cr.buf[cr.r:cr.w], '\n'); i >= 0 {
+			if i+1 > max {
+				return nil, http1.ErrLineTooLong
+			}
+			line := cr.buf[cr.r : cr.r+i+1]
+			cr.r += i + 1
+			return line, nil
+		}
+		if cr.buffered() >= max {
+			return nil, http1.ErrLineTooLong
+		}
+		if err := cr.fill(); err != nil {
+			switch {
+			case errors.Is(err, errBufferFull):
+				return nil, http1.ErrLineTooLong
+			case err == io.EOF && cr.buffered() > 0:
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+}
+
+// startBackgroundRead watches the idle socket while a fully received request
+// is answered: a read error means the client is gone and onGone runs; a byte
+// (a pipelined request) is kept for the next fill.
+func (cr *connReader) startBackgroundRead(onGone func()) {
+	cr.bgMu.Lock()
+	defer cr.bgMu.Unlock()
+	if cr.bgRunning || cr.err != nil || cr.bgHave || cr.buffered() > 0 {
+		return
+	}
+	cr.bgRunning = true
+	cr.bgDone = make(chan struct{})
+	_ = cr.conn.SetReadDeadline(time.Time{})
+	go func() {
+		defer close(cr.bgDone)
+		n, err := cr.conn.Read(cr.bgByte[:])
+		if n == 1 {
+			cr.bgHave = true
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return // stopped by abortBackgroundRead
+		}
+		cr.bgErr = err
+		onGone()
+	}()
+}
+
+// abortBackgroundRead stops a background read and waits for it to end.
+func (cr *connReader) abortBackgroundRead() {
+	cr.bgMu.Lock()
+	defer cr.bgMu.Unlock()
+	if !cr.bgRunning {
+		return
+	}
+	_ = cr.conn.SetReadDeadline(aLongTimeAgo)
+	<-cr.bgDone
+	_ = cr.conn.SetReadDeadline(time.Time{})
+	cr.bgRunning = false
+	if cr.bgErr != nil {
+		cr.err = cr.bgErr
+		cr.bgErr = nil
+	}
+}

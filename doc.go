@@ -1,0 +1,55 @@
+// Package httpev is an HTTP/1.1 server library with CGI-style ergonomics,
+// modelled on Perl's HTTP::Server::EV: a request object with the CGI
+// environment, GET/POST parameters, cookies and received files; uploads
+// streamed from the socket straight into temp files, never held in memory,
+// with progress callbacks while they arrive; a non-blocking output buffer;
+// and a choice between running every callback on one loop goroutine (as on
+// the EV event loop, so ported code needs no locks) or each in its own
+// goroutine.
+//
+// A server answering every request:
+//
+//	srv, _ := httpev.New(httpev.Options{})
+//	srv.Listen(8080, func(c *httpev.CGI) {
+//		c.Header(nil)
+//		fmt.Fprintf(c, "hello %s\n", c.Param("name"))
+//	}, httpev.ListenOptions{})
+//
+// # From Perl
+//
+//	HTTP::Server::EV                         httpev
+//	HTTP::Server::EV->new({tmp_path=>...})   New(Options{TmpPath: ...})
+//	  cleanup_on_destroy, backend            Options.CleanupOnDestroy, Options.Backend
+//	$server->listen($port, sub{}, {...})     Server.Listen(port, func(*CGI), ListenOptions{...})
+//	  threading => 1, timeout => 60          ListenOptions.Threading, ListenOptions.Timeout
+//	  on_multipart, on_file_open             ListenOptions.OnMultipart, OnFileOpen
+//	  on_file_write, on_file_received        ListenOptions.OnFileWrite, OnFileReceived
+//	  on_error                               ListenOptions.OnError
+//	$server->cleanup                         Server.Cleanup
+//	PortListener->stop / ->start             PortListener.Stop / Start
+//	$cgi->{get}{name}, $cgi->{post}{name}    CGI.Get(name), CGI.Post(name)
+//	$cgi->param('name')                      CGI.Param(name), CGI.Params(name)
+//	$cgi->{cookies}{name}                    CGI.Cookie(name)
+//	$cgi->{file}{name}                       CGI.File(name)
+//	$cgi->{env}{REQUEST_METHOD}              CGI.Env("REQUEST_METHOD"), CGI.Envs()
+//	$cgi->header({...})                      CGI.Header(http.Header{...}) ("Status" sets the status)
+//	$cgi->set_cookies({...}, $lifetime)      CGI.SetCookies(map, lifetime)
+//	$cgi->attach(local *STDOUT); print ...   CGI.Attach(&w); fmt.Fprint(w, ...) or CGI.Print
+//	$cgi->buffer->flush / flush_wait         CGI.Flush / CGI.FlushWait(done)
+//	$cgi->close / $cgi->drop                 CGI.Close / CGI.Drop (keep a request with CGI.Keep)
+//	$cgi->fh                                 CGI.Conn, CGI.GiveUpHandle
+//	$cgi->start_timer / flush_timer          CGI.StartTimer / CGI.FlushTimer
+//	$cgi->stop / $cgi->start                 CGI.Stop / CGI.Start (pause the body)
+//	$file->{name}, {size}, {path}            MultipartFile.Name, Size, Path
+//	$file->fh, $file->save($dst)             MultipartFile.Open, Save (OpenAsync, SaveAsync)
+//	HTTP::Server::EV::IO::Blocking / ::AIO   BlockingIO / AsyncIO (Options.IO)
+//
+// # Threading
+//
+// With ListenOptions.Threading off (the default) every callback of the
+// server — request callbacks, multipart callbacks, completion callbacks —
+// runs on one loop goroutine, one at a time. Callbacks must then not block:
+// output is buffered and sent by the connection's own goroutine, and
+// blocking calls have callback forms (FlushWait, SaveAsync, OpenAsync).
+// With Threading on each request callback runs in its own goroutine.
+package httpev

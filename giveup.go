@@ -1,0 +1,72 @@
+package httpev
+
+import (
+	"net"
+)
+
+// GiveUpHandle hands the connection to the application and takes the
+// server out of it, for protocols that take over after an HTTP exchange
+// (WebSocket after a 101, CONNECT tunnels). Output already written to the
+// request is sent first, as is, without chunked framing; bytes the client
+// already sent past the request head are returned first by the returned
+// conn's Read. The caller must close the conn. Later output calls on the
+// request fail with ErrHandleGivenUp.
+func (q *CGI) GiveUpHandle() (net.Conn, error) {
+	c := q.cn
+	c.cr.abortBackgroundRead()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := &q.out
+	b.mu.Lock()
+	if b.err != nil {
+		err := b.err
+		b.mu.Unlock()
+		return nil, err
+	}
+	var out []byte
+	r := &q.resp
+	if !r.sent && (len(b.data) > 0 || r.header != nil) {
+		q.frame = frameRaw
+		out = c.appendHead(out, q, 0)
+		r.sent = true
+	}
+	out = append(out, b.data...)
+	b.data = b.data[:0]
+	// The connection goroutine is parked in pump until signalled, so the
+	// read buffer is still ours to copy from.
+	cr := &c.cr
+	var pending []byte
+	if cr.bgHave {
+		pending = append(pending, cr.bgByte[0])
+		cr.bgHave = false
+	}
+	pending = append(pending, cr.buf[cr.r:cr.w]...)
+	cr.r = cr.w
+	b.err = ErrHandleGivenUp
+	c.gaveUp.Store(true)
+	b.mu.Unlock()
+	b.signal()
+	if len(out) > 0 {
+		c.setWriteDeadline()
+		if _, err := c.nc.Write(out); err != nil {
+			return nil, err
+		}
+	}
+	_ = c.nc.SetDeadline(timeZero)
+	return &handedConn{Conn: c.nc, pending: pending}, nil
+}
+
+// handedConn returns bytes the server had already read before the socket's.
+type handedConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (h *handedConn) Read(p []byte) (int, error) {
+	if len(h.pending) > 0 {
+		n := copy(p, h.pending)
+		h.pending = h.pending[n:]
+		return n, nil
+	}
+	return h.Conn.Read(p)
+}

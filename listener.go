@@ -1,0 +1,243 @@
+package httpev
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// PortListener is one listening socket and its callback, the Go form of
+// HTTP::Server::EV::PortListener: Stop and Start pause and resume
+// accepting, Addr tells where it listens.
+type PortListener struct {
+	srv      *Server
+	callback func(*CGI)
+	opts     ListenOptions
+	timeout  time.Duration
+	exec     executor
+	key      string // the address it was asked for, for the duplicate check
+	network  string
+	address  string // re-opened on accept failures; "" for a caller's listener
+
+	mu      sync.Mutex
+	ln      net.Listener
+	stopped bool
+	closed  bool
+	resume  chan struct{} // closed by Start
+	done    chan struct{} // accept loop ended
+}
+
+// Listen starts serving callback on addr, the original's listen(): addr is
+// a port number (int, all interfaces), a "host:port" string (a bare
+// "8080" also works) or a net.Listener the caller opened. Every request on
+// it runs callback with its CGI object. Listening twice on the same address
+// is ErrAlreadyListening.
+func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*PortListener, error) {
+	if callback == nil {
+		return nil, errors.New("httpev: Listen needs a callback")
+	}
+	l := &PortListener{srv: s, callback: callback, opts: opts, network: "tcp",
+		timeout: orDuration(opts.Timeout, defaultTimeout), done: make(chan struct{})}
+	l.exec = executor{log: s.log, wg: &s.cbs}
+	if !opts.Threading {
+		l.exec.serial = s.loop
+	}
+	switch a := addr.(type) {
+	case int:
+		l.address = ":" + strconv.Itoa(a)
+	case string:
+		if _, err := strconv.Atoi(a); err == nil {
+			a = ":" + a
+		}
+		l.address = a
+	case net.Listener:
+		l.ln = a
+		l.key = a.Addr().Network() + "/" + a.Addr().String()
+	default:
+		return nil, fmt.Errorf("httpev: Listen: unsupported address type %T", addr)
+	}
+	if l.ln == nil {
+		l.key = l.network + "/" + l.address
+	}
+	s.mu.Lock()
+	if s.closed || s.shutting {
+		s.mu.Unlock()
+		return nil, ErrServerClosed
+	}
+	for other := range s.listeners {
+		if other.key == l.key && !isPortZero(l.address) {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s", ErrAlreadyListening, l.key)
+		}
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	if l.ln == nil {
+		ln, err := net.Listen(l.network, l.address)
+		if err != nil {
+			s.mu.Lock()
+			delete(s.listeners, l)
+			s.mu.Unlock()
+			return nil, fmt.Errorf("httpev: listen %s: %w", l.address, err)
+		}
+		l.ln = ln
+		l.key = l.network + "/" + ln.Addr().String()
+	}
+	go l.acceptLoop()
+	return l, nil
+}
+
+func isPortZero(address string) bool {
+	_, port, err := net.SplitHostPort(address)
+	return err == nil && (port == "0" || port == "")
+}
+
+// Addr returns the address the listener is bound to.
+func (l *PortListener) Addr() net.Addr {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ln.Addr()
+}
+
+// Stop stops accepting connections. Requests in flight finish; the socket
+// stays bound, so new clients queue in the kernel's backlog until Start.
+func (l *PortListener) Stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped || l.closed {
+		return
+	}
+	l.stopped = true
+	l.resume = make(chan struct{})
+	if d, ok := l.ln.(interface{ SetDeadline(time.Time) error }); ok {
+		_ = d.SetDeadline(aLongTimeAgo) // wake a blocked Accept
+	}
+}
+
+// Start resumes accepting after Stop.
+func (l *PortListener) Start() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.stopped {
+		return
+	}
+	l.stopped = false
+	if d, ok := l.ln.(interface{ SetDeadline(time.Time) error }); ok {
+		_ = d.SetDeadline(time.Time{})
+	}
+	close(l.resume)
+}
+
+// close closes the socket for good and waits for the accept loop to end.
+func (l *PortListener) close() {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		_ = l.ln.Close()
+		if l.stopped {
+			l.stopped = false
+			close(l.resume)
+		}
+	}
+	l.mu.Unlock()
+	<-l.done
+	l.srv.mu.Lock()
+	delete(l.srv.listeners, l)
+	l.srv.mu.Unlock()
+}
+
+// Close stops the listener for good and closes its socket; connections
+// already accepted are served to their end.
+func (l *PortListener) Close() error {
+	l.close()
+	return nil
+}
+
+// paused blocks while the listener is stopped; it reports false once the
+// listener is closed.
+func (l *PortListener) paused() bool {
+	l.mu.Lock()
+	for l.stopped {
+		ch := l.resume
+		l.mu.Unlock()
+		<-ch
+		l.mu.Lock()
+	}
+	closed := l.closed
+	l.mu.Unlock()
+	return !closed
+}
+
+func (l *PortListener) acceptLoop() {
+	defer close(l.done)
+	var delay time.Duration
+	retries := 0
+	for {
+		if !l.paused() {
+			return
+		}
+		l.mu.Lock()
+		ln := l.ln
+		l.mu.Unlock()
+		nc, err := ln.Accept()
+		if err == nil {
+			delay, retries = 0, 0
+			c := newConn(l.srv, l, nc)
+			if !l.srv.track(c) {
+				_ = nc.Close()
+				continue
+			}
+			go c.serve()
+			continue
+		}
+		l.mu.Lock()
+		closed, stopped := l.closed, l.stopped
+		l.mu.Unlock()
+		switch {
+		case closed:
+			return
+		case stopped:
+			continue // Stop woke Accept with a deadline
+		case isTemporary(err):
+			// Out of file descriptors and the like: back off, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			l.srv.log.Warn("httpev: accept error; retrying", "err", err, "delay", delay)
+			time.Sleep(delay)
+			continue
+		}
+		if !l.reopen(err, &retries) {
+			return
+		}
+	}
+}
+
+func isTemporary(err error) bool {
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary()
+}
+
+// reopen replaces a listening socket that failed for good, up to
+// Options.MaxRetries times in a row (MAX_RETRIES in SimpleHTTP).
+func (l *PortListener) reopen(cause error, retries *int) bool {
+	if l.address == "" || *retries >= l.srv.opts.MaxRetries {
+		l.srv.log.Error("httpev: listener failed; giving up", "addr", l.key, "err", cause, "retries", *retries)
+		return false
+	}
+	*retries++
+	l.srv.log.Warn("httpev: listener failed; re-opening", "addr", l.key, "err", cause, "retry", *retries)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_ = l.ln.Close()
+	addr := l.ln.Addr().String()
+	ln, err := net.Listen(l.network, addr)
+	if err != nil {
+		l.srv.log.Warn("httpev: re-open failed", "addr", addr, "err", err)
+		time.Sleep(time.Duration(*retries) * 100 * time.Millisecond)
+		return true // the dead socket fails Accept again and counts another retry
+	}
+	l.ln = ln
+	return true
+}

@@ -1,0 +1,123 @@
+package httpev
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestListenAddressForms(t *testing.T) {
+	srv, _, _ := testServer(t, Options{}, ListenOptions{}, func(c *CGI) { c.Print("first") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	l2, err := srv.Listen(ln, func(c *CGI) { c.Print("from listener") }, ListenOptions{})
+	require.NoError(t, err)
+	_, body := get(t, "http://"+l2.Addr().String())
+	assert.Equal(t, "from listener", body)
+
+	_, err = srv.Listen(l2.Addr().String(), func(c *CGI) {}, ListenOptions{})
+	assert.ErrorIs(t, err, ErrAlreadyListening)
+	_, err = srv.Listen(3.5, func(c *CGI) {}, ListenOptions{})
+	assert.Error(t, err)
+
+	// a port number listens on every interface
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := probe.Addr().(*net.TCPAddr).Port
+	probe.Close()
+	l3, err := srv.Listen(port, func(c *CGI) { c.Print("by port") }, ListenOptions{})
+	require.NoError(t, err)
+	_, body = get(t, "http://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	assert.Equal(t, "by port", body)
+	require.NoError(t, l3.Close())
+}
+
+func TestStopStart(t *testing.T) {
+	_, l, base := testServer(t, Options{}, ListenOptions{}, func(c *CGI) { c.Print("ok") })
+	_, body := get(t, base)
+	require.Equal(t, "ok", body)
+	l.Stop()
+	got := make(chan string, 1)
+	go func() {
+		_, body := get(t, base)
+		got <- body
+	}()
+	select {
+	case <-got:
+		t.Fatal("served while stopped")
+	case <-time.After(300 * time.Millisecond):
+	}
+	l.Start()
+	select {
+	case body := <-got:
+		assert.Equal(t, "ok", body, "the queued client is served after Start")
+	case <-time.After(5 * time.Second):
+		t.Fatal("queued client not served after Start")
+	}
+}
+
+func TestListenerReopensAfterFailure(t *testing.T) {
+	_, l, base := testServer(t, Options{}, ListenOptions{}, func(c *CGI) { c.Print("ok") })
+	l.mu.Lock()
+	ln := l.ln
+	l.mu.Unlock()
+	ln.Close() // not through the API: Accept fails for good
+	require.Eventually(t, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.ln != ln
+	}, 5*time.Second, 10*time.Millisecond)
+	_, body := get(t, base)
+	assert.Equal(t, "ok", body)
+}
+
+func TestShutdownLetsRequestsFinish(t *testing.T) {
+	started := make(chan struct{})
+	srv, l, base := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		close(started)
+		time.Sleep(200 * time.Millisecond)
+		c.Print("finished")
+	})
+	idle, _ := rawConn(t, l) // an idle connection must not hold Shutdown up
+	_ = idle
+	got := make(chan string, 1)
+	go func() {
+		_, body := get(t, base)
+		got <- body
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Shutdown(ctx))
+	assert.Equal(t, "finished", <-got)
+	_, err := net.Dial("tcp", l.Addr().String())
+	assert.Error(t, err, "no longer listening")
+	_, err = srv.Listen("127.0.0.1:0", func(*CGI) {}, ListenOptions{})
+	assert.ErrorIs(t, err, ErrServerClosed)
+}
+
+func TestCloseCutsKeptRequests(t *testing.T) {
+	onErr := make(chan error, 1)
+	srv, err := New(Options{TmpPath: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	l, err := srv.Listen("127.0.0.1:0", func(c *CGI) { c.Keep() },
+		ListenOptions{OnError: func(c *CGI) { onErr <- c.Err() }})
+	require.NoError(t, err)
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, srv.Close())
+	expectClosed(t, br)
+	select {
+	case err := <-onErr:
+		assert.Error(t, err)
+	case <-time.After(time.Second):
+	}
+}

@@ -1,0 +1,186 @@
+package httpev
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Options configures a Server. The zero value is usable: every zero field
+// takes the default named in its comment, which for the limits is the value
+// the Perl original compiled in.
+type Options struct {
+	// TmpPath is the directory for received files. It is created (0700) when
+	// missing; New fails if it cannot be. Default "./upload_tmpfiles/".
+	TmpPath string
+	// CleanupOnDestroy makes Close empty TmpPath. Do not set it when several
+	// processes share one TmpPath.
+	CleanupOnDestroy bool
+
+	// Backend takes REMOTE_ADDR from the X-Real-IP header set by a reverse
+	// proxy. With TrustedProxies empty every peer is believed (the original's
+	// behaviour); otherwise only peers inside one of the prefixes are, so a
+	// client connecting directly cannot spoof its address.
+	Backend        bool
+	TrustedProxies []netip.Prefix
+
+	// LegacyCharset names the charset used to decode a GET/POST/cookie value
+	// whose bytes are not valid UTF-8 (the original used "windows-1251").
+	// Empty means no fallback: invalid bytes become U+FFFD.
+	LegacyCharset string
+
+	// Request-head limits. Overflow answers 414 (URL) or 431 (the others)
+	// and closes the connection.
+	MaxURL         int // request target bytes; default 4096
+	MaxHeaderName  int // default 4096
+	MaxHeaderValue int // default 4096
+	MaxHeaders     int // default 100
+	MaxHeaderBytes int // the whole head; default 65536 (not in the original, which had no total)
+
+	// Form limits. MaxFormBody bounds an urlencoded body held in memory
+	// (413 past it); MaxFormFields the pairs in a query, body or multipart form.
+	MaxFormBody   int64 // default 100 KB
+	MaxFormFields int   // default 1024
+	// MaxFieldName and MaxFieldValue bound one multipart form field (files
+	// are not limited by them). Defaults 4 KB and 50 KB.
+	MaxFieldName  int
+	MaxFieldValue int
+	// MaxFileSize caps one uploaded file, MaxRequestBody a whole multipart or
+	// raw-to-file body; 0 means unlimited, as in the original.
+	MaxFileSize    int64
+	MaxRequestBody int64
+
+	// ReadBufferSize is the per-connection socket read buffer; default 8 KB.
+	ReadBufferSize int
+	// FlushThreshold is how much output a Buffer gathers before it starts
+	// sending on its own; default 50 KB. MaxBuffered is the high-water mark:
+	// a write that would take the pending output past it fails with
+	// ErrBufferFull instead of growing memory; default 4 MB.
+	FlushThreshold int
+	MaxBuffered    int
+
+	// IdleTimeout closes a keep-alive connection that sends no new request
+	// for this long; default 60 s, negative disables.
+	IdleTimeout time.Duration
+	// WriteTimeout drops a connection whose client accepts no output for this
+	// long; default 60 s, negative disables.
+	WriteTimeout time.Duration
+
+	// IO selects the disk backend for received files; nil means the async
+	// backend.
+	IO IO
+
+	// MaxRetries is how many times a listener re-opens its socket after a
+	// non-temporary accept error before giving up; default 5.
+	MaxRetries int
+	// ServerName is sent in the Server header; default "httpev".
+	ServerName string
+	// Logger receives the server's own log lines; default slog.Default().
+	Logger *slog.Logger
+}
+
+// ListenOptions configures one listener: how its callbacks run and the
+// multipart progress callbacks, as in the original's listen() options.
+type ListenOptions struct {
+	// Threading runs each request callback in its own goroutine. Off (the
+	// default, as in the original) every callback of the server runs on one
+	// loop goroutine, one at a time, so ported code needs no locks.
+	Threading bool
+	// Timeout drops a request that is not fully received after this long
+	// without socket activity. Default 60 s; negative disables. A fully
+	// received request is never timed out by it.
+	Timeout time.Duration
+
+	// OnMultipart is called when a multipart body starts arriving.
+	OnMultipart func(c *CGI)
+	// OnFileOpen is called when a file part starts, its temp file open.
+	OnFileOpen func(c *CGI, f *MultipartFile)
+	// OnFileWrite is called after each chunk of a file is on disk, so
+	// f.Size() shows progress and the chunks concatenate to the file.
+	OnFileWrite func(c *CGI, f *MultipartFile, chunk []byte)
+	// OnFileReceived is called when a file is complete.
+	OnFileReceived func(c *CGI, f *MultipartFile)
+	// RawBodyToFile streams any body that is not a form (a PUT of a file,
+	// application/octet-stream, curl -T) into a temp file like a multipart
+	// file, with the same callbacks; it shows up in Files with an empty
+	// field name. Off, such a body is left for the callback to read (Body).
+	RawBodyToFile bool
+
+	// OnError is called when the server drops a request it has a request
+	// object for (limit overflow, timeout, client gone) or the application
+	// calls Drop.
+	OnError func(c *CGI)
+}
+
+const (
+	defaultTmpPath        = "./upload_tmpfiles/"
+	defaultMaxURL         = 4096
+	defaultMaxHeaderName  = 4096
+	defaultMaxHeaderValue = 4096
+	defaultMaxHeaders     = 100
+	defaultMaxHeaderBytes = 64 << 10
+	defaultMaxFormBody    = 100 << 10
+	defaultMaxFormFields  = 1024
+	defaultMaxFieldName   = 4 << 10
+	defaultMaxFieldValue  = 50 << 10
+	defaultReadBuffer     = 8 << 10
+	defaultFlushThreshold = 50 << 10
+	defaultMaxBuffered    = 4 << 20
+	defaultTimeout        = 60 * time.Second
+	defaultMaxRetries     = 5
+	defaultServerName     = "httpev"
+	maxGetValue           = 4 << 10
+)
+
+func orInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orInt64(v, def int64) int64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orDuration(v, def time.Duration) time.Duration {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// withDefaults fills zero fields; a timeout of 0 afterwards means disabled.
+func (o Options) withDefaults() Options {
+	if o.TmpPath == "" {
+		o.TmpPath = defaultTmpPath
+	}
+	o.MaxURL = orInt(o.MaxURL, defaultMaxURL)
+	o.MaxHeaderName = orInt(o.MaxHeaderName, defaultMaxHeaderName)
+	o.MaxHeaderValue = orInt(o.MaxHeaderValue, defaultMaxHeaderValue)
+	o.MaxHeaders = orInt(o.MaxHeaders, defaultMaxHeaders)
+	o.MaxHeaderBytes = orInt(o.MaxHeaderBytes, defaultMaxHeaderBytes)
+	o.MaxFormBody = orInt64(o.MaxFormBody, defaultMaxFormBody)
+	o.MaxFormFields = orInt(o.MaxFormFields, defaultMaxFormFields)
+	o.MaxFieldName = orInt(o.MaxFieldName, defaultMaxFieldName)
+	o.MaxFieldValue = orInt(o.MaxFieldValue, defaultMaxFieldValue)
+	o.ReadBufferSize = orInt(o.ReadBufferSize, defaultReadBuffer)
+	o.FlushThreshold = orInt(o.FlushThreshold, defaultFlushThreshold)
+	o.MaxBuffered = orInt(o.MaxBuffered, defaultMaxBuffered)
+	o.IdleTimeout = orDuration(o.IdleTimeout, defaultTimeout)
+	o.WriteTimeout = orDuration(o.WriteTimeout, defaultTimeout)
+	o.MaxRetries = orInt(o.MaxRetries, defaultMaxRetries)
+	if o.ServerName == "" {
+		o.ServerName = defaultServerName
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}

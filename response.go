@@ -1,0 +1,270 @@
+package httpev
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// framing is how a response body is delimited on the wire.
+type framing uint8
+
+const (
+	frameLength  framing = iota // Content-Length, body complete before the head went out
+	frameChunked                // HTTP/1.1, length unknown
+	frameClose                  // HTTP/1.0, length unknown: the body ends when the connection closes
+	frameRaw                    // the application set Content-Length itself
+	frameNone                   // no body allowed: HEAD, 1xx, 204, 304
+)
+
+// errAborted cuts a response whose callback panicked after the head went out.
+var errAborted = errors.New("httpev: response aborted")
+
+// smallWrite is the size under which head and body are copied into one
+// buffer and sent with one write: cheaper than writev for small responses,
+// and one TLS record instead of two.
+const smallWrite = 4 << 10
+
+// takeIfDue hands pending output to the connection goroutine when it is due:
+// past the threshold, flushed, or finished. ok is false otherwise.
+func (b *Buffer) takeIfDue() (data []byte, fin, ok bool, err error) {
+	b.mu.Lock()
+	due := b.finished || b.flushReq || len(b.data) >= b.threshold || b.err != nil
+	b.mu.Unlock()
+	if !due {
+		return nil, false, false, nil
+	}
+	data, fin, _, err = b.take()
+	return data, fin, true, err
+}
+
+// send writes one piece of the response: the head first if it has not
+// gone out, then data framed as the response requires, then the end of
+// the body when fin.
+func (c *conn) send(q *CGI, data []byte, fin bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := &q.out
+	b.mu.Lock()
+	r := &q.resp
+	out := c.hdr[:0]
+	if !r.sent {
+		q.frame = c.chooseFraming(q, fin)
+		out = c.appendHead(out, q, b.queued)
+		r.sent = true
+	}
+	abort := r.abort
+	b.mu.Unlock()
+
+	var vec net.Buffers
+	if q.frame == frameNone {
+		data = nil
+	}
+	if len(data) > 0 {
+		if q.frame == frameChunked {
+			out = strconv.AppendInt(out, int64(len(data)), 16)
+			out = append(out, "\r\n"...)
+		}
+		if len(out)+len(data) <= smallWrite {
+			out = append(out, data...)
+		} else {
+			vec = append(vec, out, data)
+			out = nil
+		}
+		if q.frame == frameChunked {
+			if vec == nil {
+				out = append(out, "\r\n"...)
+			} else {
+				vec = append(vec, crlf)
+			}
+		}
+	}
+	if fin && q.frame == frameChunked && !abort && !q.out.discard {
+		if vec == nil {
+			out = append(out, "0\r\n\r\n"...)
+		} else {
+			vec = append(vec, lastChunk)
+		}
+	}
+	c.setWriteDeadline()
+	var err error
+	if vec != nil {
+		c.hdr = vec[0][:0]
+		_, err = vec.WriteTo(c.nc)
+	} else {
+		c.hdr = out[:0]
+		_, err = c.nc.Write(out)
+	}
+	if err != nil {
+		return err
+	}
+	if fin && (q.frame == frameClose || abort) {
+		q.closeConn = true
+		if abort {
+			return errAborted
+		}
+	}
+	return nil
+}
+
+var (
+	crlf      = []byte("\r\n")
+	lastChunk = []byte("0\r\n\r\n")
+)
+
+// chooseFraming picks how the body is delimited, called when the head is
+// about to be sent (with the Buffer locked).
+func (c *conn) chooseFraming(q *CGI, fin bool) framing {
+	r := &q.resp
+	switch {
+	case !bodyAllowed(r.status):
+		return frameNone
+	case r.userLength:
+		return frameRaw
+	case fin && !q.out.discard:
+		return frameLength
+	case fin && q.out.discard:
+		return frameLength // HEAD: the length GET would have had
+	case c.req.Minor >= 1:
+		return frameChunked
+	}
+	return frameClose
+}
+
+// appendHead serializes the status line and headers (Buffer locked).
+func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
+	r := &q.resp
+	req := &c.req
+	if req.Minor == 0 {
+		dst = append(dst, "HTTP/1.0 "...)
+	} else {
+		dst = append(dst, "HTTP/1.1 "...)
+	}
+	dst = strconv.AppendInt(dst, int64(r.status), 10)
+	dst = append(dst, ' ')
+	if r.reason != "" {
+		dst = append(dst, r.reason...)
+	} else if t := http.StatusText(r.status); t != "" {
+		dst = append(dst, t...)
+	} else {
+		dst = append(dst, "Status"...)
+	}
+	dst = append(dst, "\r\n"...)
+	var haveType, haveServer, haveDate bool
+	for k, vs := range r.header {
+		switch {
+		case strings.EqualFold(k, "Content-Type"):
+			haveType = true
+		case strings.EqualFold(k, "Server"):
+			haveServer = true
+		case strings.EqualFold(k, "Date"):
+			haveDate = true
+		case strings.EqualFold(k, "Transfer-Encoding"):
+			continue // framing is the server's job
+		case strings.EqualFold(k, "Connection"):
+			for _, v := range vs {
+				if strings.Contains(strings.ToLower(v), "close") {
+					q.closeConn = true
+				}
+			}
+			continue
+		}
+		for _, v := range vs {
+			dst = appendHeaderLine(dst, k, v)
+		}
+	}
+	for k, vs := range c.srv.defaultHeaders {
+		if _, set := r.header[k]; !set {
+			for _, v := range vs {
+				dst = appendHeaderLine(dst, k, v)
+			}
+		}
+	}
+	if !haveServer {
+		dst = append(dst, "Server: "...)
+		dst = append(dst, c.srv.opts.ServerName...)
+		dst = append(dst, "\r\n"...)
+	}
+	if !haveDate {
+		dst = append(dst, "Date: "...)
+		dst = c.srv.appendDate(dst)
+		dst = append(dst, "\r\n"...)
+	}
+	if !haveType && bodyAllowed(r.status) {
+		dst = append(dst, "Content-Type: text/html\r\n"...)
+	}
+	for _, ck := range r.cookies {
+		dst = appendHeaderLine(dst, "Set-Cookie", ck)
+	}
+	switch q.frame {
+	case frameLength:
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, length, 10)
+		dst = append(dst, "\r\n"...)
+	case frameChunked:
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case frameClose:
+		q.closeConn = true
+	}
+	closing := q.closeConn || req.Close || c.closing.Load()
+	switch {
+	case closing:
+		q.closeConn = true
+		dst = append(dst, "Connection: close\r\n"...)
+	case req.Minor == 0:
+		dst = append(dst, "Connection: keep-alive\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+func bodyAllowed(status int) bool { return status >= 200 && status != 204 && status != 304 }
+
+// appendHeaderLine writes one header line, dropping CR and LF from the
+// value so an application cannot be tricked into splitting the response.
+func appendHeaderLine(dst []byte, k, v string) []byte {
+	dst = append(dst, k...)
+	dst = append(dst, ": "...)
+	for i := 0; i < len(v); i++ {
+		if ch := v[i]; ch != '\r' && ch != '\n' {
+			dst = append(dst, ch)
+		}
+	}
+	return append(dst, "\r\n"...)
+}
+
+// appendErrorResponse builds the short answer to a request the server
+// rejects; the connection always closes after it.
+func appendErrorResponse(dst []byte, srv *Server, status int) []byte {
+	text := http.StatusText(status)
+	body := strconv.Itoa(status) + " " + text + "\n"
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = append(dst, body[:len(body)-1]...)
+	dst = append(dst, "\r\nServer: "...)
+	dst = append(dst, srv.opts.ServerName...)
+	dst = append(dst, "\r\nDate: "...)
+	dst = srv.appendDate(dst)
+	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\nConnection: close\r\n\r\n"...)
+	return append(dst, body...)
+}
+
+// appendDate appends the current time in HTTP date form, formatted at most
+// once a second per server.
+func (s *Server) appendDate(dst []byte) []byte {
+	now := time.Now().Unix()
+	if d := s.date.Load(); d != nil && d.unix == now {
+		return append(dst, d.text...)
+	}
+	d := &cachedDate{unix: now, text: time.Unix(now, 0).UTC().AppendFormat(nil, http.TimeFormat)}
+	s.date.Store(d)
+	return append(dst, d.text...)
+}
+
+type cachedDate struct {
+	unix int64
+	text []byte
+}

@@ -1,0 +1,281 @@
+package httpev
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sourcegraph/conc"
+	"golang.org/x/text/encoding"
+
+	"github.com/httpev/httpev/internal/form"
+	"github.com/httpev/httpev/internal/http1"
+)
+
+// Server owns listeners, their connections, the loop goroutine that runs
+// Threading-off callbacks, and the temp directory for received files: the
+// Go form of an HTTP::Server::EV object. Create it with New.
+type Server struct {
+	opts        Options
+	log         *slog.Logger
+	limits      http1.Limits
+	chunkLimits http1.ChunkLimits
+	queryDec    form.Decoder
+	bodyDec     form.Decoder
+	cookieDec   form.Decoder
+	fieldDec    form.Decoder
+	io          IO
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	loop   *loop
+	cbs    conc.WaitGroup // Threading-on callback goroutines
+	date   atomic.Pointer[cachedDate]
+	bufs   sync.Pool // connection read buffers
+	upBufs sync.Pool // *uploadBuf
+
+	defaultHeaders http.Header
+
+	mu        sync.Mutex
+	listeners map[*PortListener]struct{}
+	conns     map[*conn]struct{}
+	connsDone chan struct{} // closed when conns empties during shutdown
+	shutting  bool
+	closed    bool
+	attach    map[*io.Writer]*sync.Mutex
+}
+
+// New creates a server. It creates Options.TmpPath (mode 0700) when missing
+// and fails if it cannot, or if LegacyCharset names an unknown charset.
+func New(opts Options) (*Server, error) {
+	o := opts.withDefaults()
+	if err := os.MkdirAll(o.TmpPath, 0o700); err != nil {
+		return nil, fmt.Errorf("httpev: temp directory %q: %w", o.TmpPath, err)
+	}
+	if st, err := os.Stat(o.TmpPath); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("httpev: temp directory %q is not a directory", o.TmpPath)
+	}
+	var legacy encoding.Encoding
+	if o.LegacyCharset != "" {
+		var err error
+		if legacy, err = form.LookupCharset(o.LegacyCharset); err != nil {
+			return nil, fmt.Errorf("httpev: LegacyCharset: %w", err)
+		}
+	}
+	s := &Server{
+		opts: o,
+		log:  o.Logger,
+		limits: http1.Limits{
+			MaxURL: o.MaxURL, MaxHeaderName: o.MaxHeaderName, MaxHeaderValue: o.MaxHeaderValue,
+			MaxHeaders: o.MaxHeaders, MaxHeaderBytes: o.MaxHeaderBytes,
+		},
+		chunkLimits: http1.ChunkLimits{
+			MaxHeaderName: o.MaxHeaderName, MaxHeaderValue: o.MaxHeaderValue,
+			MaxTrailers: o.MaxHeaders,
+		},
+		queryDec:  form.Decoder{Legacy: legacy, MaxFields: o.MaxFormFields, MaxNameLen: o.MaxFieldName, MaxValueLen: maxGetValue},
+		bodyDec:   form.Decoder{Legacy: legacy, MaxFields: o.MaxFormFields, MaxNameLen: o.MaxFieldName, MaxValueLen: int(o.MaxFormBody)},
+		cookieDec: form.Decoder{Legacy: legacy, MaxFields: o.MaxFormFields, MaxNameLen: o.MaxFieldName, MaxValueLen: o.MaxHeaderValue},
+		fieldDec:  form.Decoder{Legacy: legacy, MaxFields: o.MaxFormFields, MaxNameLen: o.MaxFieldName, MaxValueLen: o.MaxFieldValue},
+		listeners: map[*PortListener]struct{}{},
+		conns:     map[*conn]struct{}{},
+		attach:    map[*io.Writer]*sync.Mutex{},
+	}
+	s.io = o.IO
+	if s.io == nil {
+		s.io = NewAsyncIO(0)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.loop = newLoop(s.log)
+	size := o.ReadBufferSize
+	s.bufs.New = func() any { b := make([]byte, size); return &b }
+	s.upBufs.New = func() any { return &uploadBuf{b: make([]byte, uploadBufSize), pool: &s.upBufs} }
+	return s, nil
+}
+
+func (s *Server) getReadBuf() []byte { return *(s.bufs.Get().(*[]byte)) }
+
+func (s *Server) putReadBuf(b []byte) {
+	if cap(b) == s.opts.ReadBufferSize {
+		b = b[:cap(b)]
+		s.bufs.Put(&b)
+	}
+}
+
+func (s *Server) logDebug(msg string, args ...any) { s.log.Debug(msg, args...) }
+
+func (s *Server) trustsProxy(a netip.Addr) bool {
+	if len(s.opts.TrustedProxies) == 0 {
+		return true
+	}
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) attachLock(w *io.Writer) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.attach[w]
+	if m == nil {
+		m = new(sync.Mutex)
+		s.attach[w] = m
+	}
+	return m
+}
+
+// track registers a new connection; false once the server is closing.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting || s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if len(s.conns) == 0 && s.connsDone != nil {
+		close(s.connsDone)
+		s.connsDone = nil
+	}
+}
+
+// setIdle marks a connection as waiting for a request (none of it read) or
+// busy. Going idle reports false once the server is shutting down, so the
+// connection closes instead of waiting.
+func (s *Server) setIdle(c *conn, idle bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.idle = idle
+	return !(idle && (s.shutting || s.closed || c.closing.Load()))
+}
+
+// Shutdown stops the server gracefully: listeners stop accepting, idle
+// connections close, requests in flight finish (their responses carry
+// Connection: close). It returns when every connection is gone, or with
+// ctx's error when ctx ends first; Close then cuts what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting = true
+	ls := s.listenerList()
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.close()
+	}
+	done := s.closeIdle()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.cbs.Wait()
+	s.loop.stop()
+	return nil
+}
+
+// closeIdle closes idle connections, marks the rest to close after their
+// current response, and returns a channel closed when none are left.
+func (s *Server) closeIdle() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	done := make(chan struct{})
+	if len(s.conns) == 0 {
+		close(done)
+		return done
+	}
+	s.connsDone = done
+	for c := range s.conns {
+		c.closing.Store(true)
+		if c.idle {
+			// Wakes the blocked read; the connection sees it is closing.
+			_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+	return done
+}
+
+func (s *Server) listenerList() []*PortListener {
+	ls := make([]*PortListener, 0, len(s.listeners))
+	for l := range s.listeners {
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// Close stops the server now: listeners and every connection are closed,
+// requests in flight are cut (their OnError fires), kept requests end.
+// With Options.CleanupOnDestroy it also empties TmpPath.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.shutting = true
+	ls := s.listenerList()
+	done := make(chan struct{})
+	if len(s.conns) == 0 {
+		close(done)
+	} else {
+		s.connsDone = done
+	}
+	for c := range s.conns {
+		c.closing.Store(true)
+		_ = c.nc.Close()
+		if q := c.cur.Load(); q != nil {
+			q.out.fail(ErrServerClosed)
+		}
+	}
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.close()
+	}
+	s.cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.log.Warn("httpev: connections still closing after 5s")
+	}
+	s.cbs.Wait()
+	s.loop.stop()
+	if s.opts.CleanupOnDestroy {
+		return s.Cleanup()
+	}
+	return nil
+}
+
+// Cleanup removes every file in TmpPath, the original's cleanup(). Do not
+// call it while another process uses the same directory.
+func (s *Server) Cleanup() error {
+	entries, err := os.ReadDir(s.opts.TmpPath)
+	if err != nil {
+		return fmt.Errorf("httpev: cleanup: %w", err)
+	}
+	var first error
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.opts.TmpPath, e.Name())); err != nil && first == nil {
+			first = fmt.Errorf("httpev: cleanup: %w", err)
+		}
+	}
+	return first
+}
+
+// TmpPath returns the directory received files are written to.
+func (s *Server) TmpPath() string { return s.opts.TmpPath }

@@ -1,0 +1,130 @@
+package httpev
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/sourcegraph/conc"
+	"github.com/sourcegraph/conc/panics"
+)
+
+// loop runs submitted functions one at a time on a single goroutine: the Go
+// form of the EV event loop, so that callbacks of listeners with Threading off
+// never run concurrently and ported single-threaded code needs no locks.
+//
+// Its queue is unbounded so that submitting never blocks, not even when a
+// function running on the loop submits another; its length is bounded in
+// practice by the connections, each of which has at most a few callbacks
+// pending. A submission costs a mutex and, when the loop is idle, one
+// goroutine wake-up (about a microsecond).
+type loop struct {
+	mu      sync.Mutex
+	queue   []func()
+	spare   []func()
+	wake    chan struct{}
+	stopped bool
+	done    chan struct{}
+	log     *slog.Logger
+}
+
+func newLoop(log *slog.Logger) *loop {
+	l := &loop{wake: make(chan struct{}, 1), done: make(chan struct{}), log: log}
+	go l.run()
+	return l
+}
+
+// submit queues f; it reports false once the loop has stopped.
+func (l *loop) submit(f func()) bool {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return false
+	}
+	l.queue = append(l.queue, f)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	for range l.wake {
+		for {
+			l.mu.Lock()
+			batch := l.queue
+			l.queue = l.spare[:0]
+			stopped := l.stopped
+			l.mu.Unlock()
+			if len(batch) == 0 {
+				if stopped {
+					return
+				}
+				break
+			}
+			for i, f := range batch {
+				callSafely(l.log, f)
+				batch[i] = nil
+			}
+			l.spare = batch
+		}
+	}
+}
+
+// stop lets queued functions run, then ends the loop goroutine.
+func (l *loop) stop() {
+	l.mu.Lock()
+	already := l.stopped
+	l.stopped = true
+	l.mu.Unlock()
+	if !already {
+		l.wake <- struct{}{}
+	}
+	<-l.done
+}
+
+// callSafely runs f and logs a panic with its stack instead of letting it
+// take the server down. It reports the recovered panic, if any.
+func callSafely(log *slog.Logger, f func()) *panics.Recovered {
+	r := panics.Try(f)
+	if r != nil {
+		log.Error("httpev: callback panicked", "panic", r.Value, "stack", string(r.Stack))
+	}
+	return r
+}
+
+// executor decides where a listener's callbacks run.
+type executor struct {
+	serial *loop          // Threading off: the server's loop
+	wg     *conc.WaitGroup // Threading on: tracks callback goroutines
+	log    *slog.Logger
+}
+
+// async runs f without waiting for it: on the loop, or in a new goroutine.
+func (e *executor) async(f func()) {
+	if e.serial != nil {
+		if !e.serial.submit(f) {
+			callSafely(e.log, f) // server stopping: run inline rather than lose it
+		}
+		return
+	}
+	e.wg.Go(func() { callSafely(e.log, f) })
+}
+
+// sync runs f and waits for it. With Threading on it runs in the caller's
+// goroutine, which is the connection's own; with it off it waits its turn on
+// the loop.
+func (e *executor) sync(f func()) {
+	if e.serial == nil {
+		callSafely(e.log, f)
+		return
+	}
+	done := make(chan struct{})
+	if !e.serial.submit(func() { defer close(done); f() }) {
+		callSafely(e.log, f)
+		return
+	}
+	<-done
+}

@@ -1,0 +1,330 @@
+package httpev
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/httpev/httpev/internal/form"
+	"github.com/httpev/httpev/internal/multipart"
+)
+
+// uploadBufSize is the size of the pooled buffers a multipart body is read
+// into; file chunks are written to disk straight from them.
+const uploadBufSize = 64 << 10
+
+// uploadBuf is one pooled read buffer, shared by the disk writes that still
+// reference chunks of it.
+type uploadBuf struct {
+	b    []byte
+	refs atomic.Int32
+	pool *sync.Pool
+}
+
+func (u *uploadBuf) release() {
+	if u.refs.Add(-1) == 0 {
+		u.pool.Put(u)
+	}
+}
+
+func (s *Server) getUploadBuf() *uploadBuf {
+	u := s.upBufs.Get().(*uploadBuf)
+	u.refs.Store(1) // the reader's own reference
+	return u
+}
+
+// errDisk marks a failure writing a received file, answered with 500 (507
+// when the disk is full).
+var errDisk = errors.New("httpev: writing received file")
+
+// upload receives one multipart body for one request: it is the
+// multipart.Handler, and its methods run on the connection goroutine.
+type upload struct {
+	c       *conn
+	q       *CGI
+	buf     *uploadBuf
+	fields  int
+	total   int64
+	field   []byte // value of the form field being received
+	file    *MultipartFile
+	fw      FileWriter
+	diskErr atomic.Pointer[error]
+}
+
+// readMultipart streams a multipart/form-data body: fields into memory up to
+// their limits, files chunk by chunk into temp files.
+func (c *conn) readMultipart(q *CGI) (int, error) {
+	boundary, err := multipart.Boundary(string(c.req.ContentType))
+	if err != nil {
+		return 400, err
+	}
+	if max := c.srv.opts.MaxRequestBody; max > 0 && c.req.ContentLength > max {
+		return 413, fmt.Errorf("%w: body of %d bytes", ErrTooLarge, c.req.ContentLength)
+	}
+	if f := c.l.opts.OnMultipart; f != nil {
+		c.l.exec.sync(func() { f(q) })
+	}
+	u := &upload{c: c, q: q}
+	p := multipart.NewParser(boundary, multipart.Limits{}, u)
+	err = u.pump(q.body, func(data []byte, eof bool) (int, bool, error) {
+		n, err := p.Feed(data, eof)
+		return n, p.Done(), err
+	})
+	if err == nil {
+		return 0, nil
+	}
+	return uploadStatus(err), err
+}
+
+// readRawToFile streams a body that is not a form into a temp file (a PUT
+// of a file, curl -T), with the same callbacks as a multipart file.
+func (c *conn) readRawToFile(q *CGI) (int, error) {
+	if max := c.srv.opts.MaxRequestBody; max > 0 && c.req.ContentLength > max {
+		return 413, fmt.Errorf("%w: body of %d bytes", ErrTooLarge, c.req.ContentLength)
+	}
+	u := &upload{c: c, q: q}
+	part := &multipart.Part{Name: "", FileName: path.Base(string(c.req.Path)), IsFile: true,
+		ContentType: string(c.req.ContentType)}
+	if err := u.PartBegin(part); err != nil {
+		return uploadStatus(err), err
+	}
+	err := u.pump(q.body, func(data []byte, eof bool) (int, bool, error) {
+		if len(data) > 0 {
+			if err := u.PartData(part, data); err != nil {
+				return 0, false, err
+			}
+		}
+		if eof {
+			return len(data), true, u.PartEnd(part)
+		}
+		return len(data), false, nil
+	})
+	if err == nil {
+		return 0, nil
+	}
+	return uploadStatus(err), err
+}
+
+func uploadStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrTooLarge), errors.Is(err, multipart.ErrHeaderTooLarge):
+		return 413
+	case errors.Is(err, syscall.ENOSPC):
+		return 507
+	case errors.Is(err, errDisk):
+		return 500
+	case errors.Is(err, ErrDropped):
+		return 0
+	case errors.Is(err, multipart.ErrMalformed), errors.Is(err, multipart.ErrUnexpectedEOF):
+		if isNetClose(err) {
+			return 0
+		}
+		return 400
+	}
+	return bodyErrorStatus(err)
+}
+
+// pump reads the body into pooled buffers and feeds them to the parser
+// until it reports done. The unconsumed tail (a partial boundary or part
+// header) is carried to the front of the next read.
+func (u *upload) pump(body io.Reader, feed func(data []byte, eof bool) (int, bool, error)) (err error) {
+	defer func() {
+		if u.fw != nil { // cut mid-file: finish the writer so its file can go
+			_ = u.fw.Close()
+			u.fw = nil
+		}
+	}()
+	u.buf = u.c.srv.getUploadBuf()
+	defer func() { u.buf.release() }()
+	start, end := 0, 0
+	for {
+		if err := u.q.waitResumed(); err != nil {
+			return err
+		}
+		n, rerr := body.Read(u.buf.b[end:])
+		end += n
+		eof := rerr == io.EOF
+		if rerr != nil && !eof {
+			return rerr
+		}
+		consumed, done, perr := feed(u.buf.b[start:end], eof)
+		if perr == nil {
+			perr = u.failure()
+		}
+		if perr != nil {
+			return perr
+		}
+		start += consumed
+		if done {
+			return drainEpilogue(body)
+		}
+		if eof {
+			return fmt.Errorf("%w: body ended early", multipart.ErrUnexpectedEOF)
+		}
+		u.nextBuffer(&start, &end)
+	}
+}
+
+// nextBuffer makes room for the next read. A buffer no disk write holds is
+// reused in place; one still being written from is left to the writer, and
+// reading goes on after it or in a fresh buffer, so chunks are never copied.
+func (u *upload) nextBuffer(start, end *int) {
+	const minRead = 16 << 10
+	if u.buf.refs.Load() == 1 {
+		n := copy(u.buf.b, u.buf.b[*start:*end])
+		*start, *end = 0, n
+		return
+	}
+	if len(u.buf.b)-*end >= minRead {
+		return
+	}
+	nb := u.c.srv.getUploadBuf()
+	n := copy(nb.b, u.buf.b[*start:*end])
+	u.buf.release()
+	u.buf = nb
+	*start, *end = 0, n
+}
+
+func drainEpilogue(body io.Reader) error {
+	_, err := io.Copy(io.Discard, io.LimitReader(body, maxDrain))
+	return err
+}
+
+func (u *upload) failure() error {
+	if e := u.diskErr.Load(); e != nil {
+		return *e
+	}
+	return u.q.Err()
+}
+
+// PartBegin implements multipart.Handler.
+func (u *upload) PartBegin(p *multipart.Part) error {
+	o := &u.c.srv.opts
+	u.fields++
+	if u.fields > o.MaxFormFields {
+		return fmt.Errorf("%w: more than %d form fields", ErrTooLarge, o.MaxFormFields)
+	}
+	if len(p.Name) > o.MaxFieldName {
+		return fmt.Errorf("%w: form field name of %d bytes", ErrTooLarge, len(p.Name))
+	}
+	if !p.IsFile {
+		u.field = u.field[:0]
+		return nil
+	}
+	fw, err := u.c.srv.io.Create(u.c.srv.opts.TmpPath)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errDisk, err)
+	}
+	f := &MultipartFile{srv: u.c.srv, exec: &u.c.l.exec, raw: p.FileName,
+		name: u.c.srv.fieldDec.Text([]byte(multipart.SafeFileName(p.FileName))),
+		field: u.c.srv.fieldDec.Text([]byte(p.Name)), ctype: p.ContentType, path: fw.Path()}
+	u.file, u.fw = f, fw
+	u.q.mu.Lock()
+	u.q.files = append(u.q.files, f)
+	u.q.mu.Unlock()
+	if cb := u.c.l.opts.OnFileOpen; cb != nil {
+		u.c.l.exec.sync(func() { cb(u.q, f) })
+	}
+	return nil
+}
+
+// PartData implements multipart.Handler.
+func (u *upload) PartData(p *multipart.Part, data []byte) error {
+	o := &u.c.srv.opts
+	u.total += int64(len(data))
+	if o.MaxRequestBody > 0 && u.total > o.MaxRequestBody {
+		return fmt.Errorf("%w: body over %d bytes", ErrTooLarge, o.MaxRequestBody)
+	}
+	if !p.IsFile {
+		if len(u.field)+len(data) > o.MaxFieldValue {
+			return fmt.Errorf("%w: form field %q over %d bytes", ErrTooLarge, p.Name, o.MaxFieldValue)
+		}
+		u.field = append(u.field, data...)
+		return nil
+	}
+	f := u.file
+	if o.MaxFileSize > 0 && f.pending+int64(len(data)) > o.MaxFileSize {
+		return fmt.Errorf("%w: file over %d bytes", ErrTooLarge, o.MaxFileSize)
+	}
+	f.pending += int64(len(data))
+	buf := u.buf
+	buf.refs.Add(1)
+	cb := u.c.l.opts.OnFileWrite
+	u.fw.Write(data, func(err error) {
+		defer buf.release()
+		if err != nil {
+			e := fmt.Errorf("%w: %w", errDisk, err)
+			u.diskErr.CompareAndSwap(nil, &e)
+			return
+		}
+		f.size.Add(int64(len(data)))
+		if cb != nil {
+			u.c.l.exec.sync(func() { cb(u.q, f, data) })
+		}
+	})
+	return nil
+}
+
+// PartEnd implements multipart.Handler.
+func (u *upload) PartEnd(p *multipart.Part) error {
+	if !p.IsFile {
+		name, value := u.c.srv.fieldDec.Text([]byte(p.Name)), u.c.srv.fieldDec.Text(u.field)
+		u.q.mu.Lock()
+		u.q.post = append(u.q.post, form.Pair{Name: name, Value: value})
+		u.q.mu.Unlock()
+		return nil
+	}
+	fw, f := u.fw, u.file
+	u.fw, u.file = nil, nil
+	if err := fw.Close(); err != nil {
+		return fmt.Errorf("%w: %w", errDisk, err)
+	}
+	if err := u.failure(); err != nil {
+		return err
+	}
+	if cb := u.c.l.opts.OnFileReceived; cb != nil {
+		u.c.l.exec.sync(func() { cb(u.q, f) })
+	}
+	return nil
+}
+
+// Stop pauses reading the request body, from a multipart callback: the
+// client's TCP window fills and it waits (backpressure). Start resumes.
+// The inactivity Timeout does not run while paused.
+func (q *CGI) Stop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.resume == nil {
+		q.resume = make(chan struct{})
+	}
+}
+
+// Start resumes reading the body after Stop.
+func (q *CGI) Start() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.resume != nil {
+		close(q.resume)
+		q.resume = nil
+	}
+}
+
+// waitResumed blocks while the body is paused; it fails if the request is
+// dropped meanwhile.
+func (q *CGI) waitResumed() error {
+	q.mu.Lock()
+	ch := q.resume
+	q.mu.Unlock()
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-q.srv.ctx.Done():
+			return ErrServerClosed
+		}
+	}
+	return q.Err()
+}
