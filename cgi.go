@@ -36,7 +36,7 @@ type CGI struct {
 	postRaw   []byte
 	files     []*MultipartFile
 
-	body         *bodyReader // request body left on the socket, if any
+	body         *bodyReader   // request body left on the socket, if any
 	resume       chan struct{} // non-nil while Stop pauses the body
 	continueSent bool
 

@@ -167,4 +167,3 @@ func copyFile(src, dst string) (err error) {
 	}
 	return err
 }
-

@@ -97,7 +97,7 @@ func callSafely(log *slog.Logger, f func()) *panics.Recovered {
 
 // executor decides where a listener's callbacks run.
 type executor struct {
-	serial *loop          // Threading off: the server's loop
+	serial *loop           // Threading off: the server's loop
 	wg     *conc.WaitGroup // Threading on: tracks callback goroutines
 	log    *slog.Logger
 }

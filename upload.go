@@ -220,7 +220,7 @@ func (u *upload) PartBegin(p *multipart.Part) error {
 		return fmt.Errorf("%w: %w", errDisk, err)
 	}
 	f := &MultipartFile{srv: u.c.srv, exec: &u.c.l.exec, raw: p.FileName,
-		name: u.c.srv.fieldDec.Text([]byte(multipart.SafeFileName(p.FileName))),
+		name:  u.c.srv.fieldDec.Text([]byte(multipart.SafeFileName(p.FileName))),
 		field: u.c.srv.fieldDec.Text([]byte(p.Name)), ctype: p.ContentType, path: fw.Path()}
 	u.file, u.fw = f, fw
 	u.q.mu.Lock()
