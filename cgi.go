@@ -173,6 +173,12 @@ func (q *CGI) watchClient() {
 // unsaved uploads are removed and the context is cancelled.
 func (q *CGI) cleanup() {
 	q.cancelCtx()
+	q.removeFiles()
+}
+
+// removeFiles removes the temp files of uploads the application did not
+// save; it is safe to call more than once.
+func (q *CGI) removeFiles() {
 	q.mu.Lock()
 	files := q.files
 	q.mu.Unlock()

@@ -231,6 +231,11 @@ func (c *conn) pump(q *CGI) error {
 		if !ok {
 			continue
 		}
+		if fin {
+			// Temp files go before the response ends, so a client that has
+			// the whole answer never sees them on disk.
+			q.removeFiles()
+		}
 		werr := c.send(q, data, fin)
 		b.written(data, werr)
 		if werr != nil {

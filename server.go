@@ -185,7 +185,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	s.cbs.Wait()
-	s.loop.stop()
+	s.loop.stop(5 * time.Second)
 	return nil
 }
 
@@ -254,7 +254,7 @@ func (s *Server) Close() error {
 		s.log.Warn("httpev: connections still closing after 5s")
 	}
 	s.cbs.Wait()
-	s.loop.stop()
+	s.loop.stop(5 * time.Second)
 	if s.opts.CleanupOnDestroy {
 		return s.Cleanup()
 	}

@@ -3,6 +3,7 @@ package httpev
 import (
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/sourcegraph/conc"
 	"github.com/sourcegraph/conc/panics"
@@ -55,7 +56,7 @@ func (l *loop) run() {
 		for {
 			l.mu.Lock()
 			batch := l.queue
-			l.queue = l.spare[:0]
+			l.queue, l.spare = l.spare[:0], nil
 			stopped := l.stopped
 			l.mu.Unlock()
 			if len(batch) == 0 {
@@ -73,16 +74,27 @@ func (l *loop) run() {
 	}
 }
 
-// stop lets queued functions run, then ends the loop goroutine.
-func (l *loop) stop() {
+// stop lets queued functions run, then ends the loop goroutine. It waits
+// at most wait for a callback that never returns, and reports whether the
+// loop ended.
+func (l *loop) stop(wait time.Duration) bool {
 	l.mu.Lock()
 	already := l.stopped
 	l.stopped = true
 	l.mu.Unlock()
 	if !already {
-		l.wake <- struct{}{}
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
 	}
-	<-l.done
+	select {
+	case <-l.done:
+		return true
+	case <-time.After(wait):
+		l.log.Error("httpev: a callback on the loop goroutine did not return; loop left running")
+		return false
+	}
 }
 
 // callSafely runs f and logs a panic with its stack instead of letting it
