@@ -64,10 +64,12 @@ func newRecorder() (*uploadRecord, ListenOptions) {
 	return r, lo
 }
 
-type hashState struct{ h interface {
-	Write([]byte) (int, error)
-	Sum([]byte) []byte
-} }
+type hashState struct {
+	h interface {
+		Write([]byte) (int, error)
+		Sum([]byte) []byte
+	}
+}
 
 func (r *uploadRecord) add(e string) {
 	r.mu.Lock()
