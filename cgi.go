@@ -47,6 +47,10 @@ type CGI struct {
 	kept      atomic.Bool
 	dropErr   error
 
+	rejected int    // status the server answered a rejected request with
+	dir      string // the handler-table row that routed the request
+	dirMatch []string
+
 	ctxOnce  sync.Once
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -193,3 +197,32 @@ func (q *CGI) StartTimer() { q.timer = time.Now() }
 // FlushTimer reports the time since StartTimer, or since the request
 // arrived: the page generation time (flush_timer in the original).
 func (q *CGI) FlushTimer() time.Duration { return time.Since(q.timer) }
+
+// closeHandler is one SETCLOSEHANDLER registration.
+type closeHandler struct {
+	id int
+	f  func()
+}
+
+// AddCloseHandler registers f to run (like other callbacks) when this
+// request's connection closes, whether the client, a timeout or the server
+// closes it: SimpleHTTP's SETCLOSEHANDLER, for bookkeeping of persistent
+// connections. The returned function removes the registration.
+func (q *CGI) AddCloseHandler(f func()) (remove func()) {
+	c := q.cn
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	c.closeSeq++
+	id := c.closeSeq
+	c.closeHandlers = append(c.closeHandlers, closeHandler{id: id, f: f})
+	return func() {
+		c.closeMu.Lock()
+		defer c.closeMu.Unlock()
+		for i, h := range c.closeHandlers {
+			if h.id == id {
+				c.closeHandlers = append(c.closeHandlers[:i], c.closeHandlers[i+1:]...)
+				return
+			}
+		}
+	}
+}

@@ -24,7 +24,7 @@ func (q *CGI) Env(name string) string {
 	case "REQUEST_METHOD":
 		return methodString(r.Method)
 	case "REQUEST_URI":
-		return string(r.Target)
+		return q.requestURI()
 	case "SCRIPT_NAME":
 		return string(r.Path)
 	case "DOCUMENT_URI":
@@ -49,6 +49,9 @@ func (q *CGI) Env(name string) string {
 		return strconv.Itoa(int(ap.Port()))
 	case "SERVER_NAME":
 		h := string(r.Host)
+		if h == "" {
+			return q.srv.opts.Hostname
+		}
 		if host, _, err := net.SplitHostPort(h); err == nil {
 			return host
 		}
@@ -170,6 +173,23 @@ func methodString(m []byte) string {
 		return "OPTIONS"
 	}
 	return string(m)
+}
+
+// requestURI is the target as received, except that an absolute-form
+// target is cut to its path and query unless Options.ProxyMode is set.
+func (q *CGI) requestURI() string {
+	r := &q.cn.req
+	if q.srv.opts.ProxyMode || len(r.Target) == 0 || r.Target[0] == '/' || string(r.Method) == "CONNECT" || string(r.Target) == "*" {
+		return string(r.Target)
+	}
+	u := string(r.Path)
+	if u == "" {
+		u = "/"
+	}
+	if len(r.RawQuery) > 0 {
+		u += "?" + string(r.RawQuery)
+	}
+	return u
 }
 
 // Method returns the request method, as Env("REQUEST_METHOD").

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,11 +29,15 @@ type conn struct {
 	hdr     []byte     // scratch for response heads
 	chunked http1.ChunkedReader
 
-	closing  atomic.Bool // finish the current response, then close (shutdown)
-	idle     bool        // guarded by srv.mu: waiting for a request, none begun
-	gaveUp   atomic.Bool // the application owns the socket now
-	cur      atomic.Pointer[CGI]
-	reqCount int
+	closing atomic.Bool // finish the current response, then close (shutdown)
+	idle    bool        // guarded by srv.mu: waiting for a request, none begun
+	gaveUp  atomic.Bool // the application owns the socket now
+	cur     atomic.Pointer[CGI]
+
+	closeMu       sync.Mutex
+	closeHandlers []closeHandler
+	closeSeq      int
+	reqCount      int
 }
 
 func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
@@ -58,6 +64,10 @@ func (c *conn) serve() {
 		c.cur.Store(q)
 		ok := c.serveRequest(q)
 		c.cur.Store(nil)
+		if f := c.l.opts.OnResponseLog; f != nil {
+			e := q.logEntry()
+			c.l.exec.async(func() { f(e) })
+		}
 		if !ok {
 			return
 		}
@@ -66,6 +76,15 @@ func (c *conn) serve() {
 
 func (c *conn) finishConn() {
 	c.cr.abortBackgroundRead()
+	c.closeMu.Lock()
+	handlers := c.closeHandlers
+	c.closeHandlers = nil
+	c.closeMu.Unlock()
+	for _, h := range handlers {
+		if h.f != nil {
+			c.l.exec.async(h.f)
+		}
+	}
 	if !c.gaveUp.Load() {
 		_ = c.nc.Close()
 	}
@@ -134,7 +153,47 @@ func (c *conn) headError(err error) {
 		return // the client left mid-head; nobody to answer
 	}
 	c.srv.logDebug("httpev: bad request head", "remote", c.nc.RemoteAddr().String(), "err", err)
+	if f := c.l.opts.OnRequestLog; f != nil {
+		ip := addrPort(c.nc.RemoteAddr()).Addr().String()
+		c.l.exec.sync(func() { f(nil, ip) })
+	}
+	if f := c.l.opts.OnBadRequest; f != nil && status != 408 {
+		c.badRequest(f, status, err)
+		return
+	}
 	c.writeError(status)
+	if f := c.l.opts.OnResponseLog; f != nil {
+		e := LogEntry{RemoteAddr: addrPort(c.nc.RemoteAddr()).Addr().String(), Time: time.Now(), Status: status, Err: err}
+		c.l.exec.async(func() { f(e) })
+	}
+}
+
+// badRequest lets the application answer a rejected request: the status is
+// preset, the connection closes after the response.
+func (c *conn) badRequest(f func(*CGI), status int, err error) {
+	q := newCGI(c)
+	q.dropErr = err
+	q.closeConn = true
+	q.resp.status = status
+	q.resp.header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+	c.cur.Store(q)
+	defer c.cur.Store(nil)
+	c.l.exec.async(func() {
+		callSafely(c.srv.log, func() { f(q) })
+		q.out.mu.Lock()
+		if q.out.queued == 0 {
+			q.out.data = append(q.out.data, strconv.Itoa(status)+" "+http.StatusText(status)+"\n"...)
+			q.out.queued = int64(len(q.out.data))
+		}
+		q.out.mu.Unlock()
+		q.out.finish()
+	})
+	_ = c.pump(q)
+	if lf := c.l.opts.OnResponseLog; lf != nil {
+		e := q.logEntry()
+		e.CGI, e.Status = nil, status
+		c.l.exec.async(func() { lf(e) })
+	}
 }
 
 func isNetClose(err error) bool {
@@ -170,6 +229,10 @@ func (c *conn) serveRequest(q *CGI) bool {
 		return false
 	}
 	c.cr.timeout = 0 // fully received (or streamed by the callback)
+	if f := c.l.opts.OnRequestLog; f != nil {
+		ip := q.remoteAddr().Addr().String()
+		c.l.exec.sync(func() { f(q, ip) })
+	}
 	c.l.exec.async(q.run)
 	err := c.pump(q)
 	if c.gaveUp.Load() {
@@ -188,6 +251,7 @@ func (c *conn) serveRequest(q *CGI) bool {
 // fires OnError.
 func (c *conn) dropRequest(q *CGI, status int, err error) {
 	q.dropErr = err
+	q.rejected = status
 	if status > 0 {
 		c.writeError(status)
 	}

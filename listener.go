@@ -1,10 +1,15 @@
 package httpev
 
 import (
+	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,6 +26,8 @@ type PortListener struct {
 	key      string // the address it was asked for, for the duplicate check
 	network  string
 	address  string // re-opened on accept failures; "" for a caller's listener
+	tls      *tls.Config
+	nconns   int // guarded by srv.mu
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -31,15 +38,20 @@ type PortListener struct {
 }
 
 // Listen starts serving callback on addr, the original's listen(): addr is
-// a port number (int, all interfaces), a "host:port" string (a bare
-// "8080" also works) or a net.Listener the caller opened. Every request on
-// it runs callback with its CGI object. Listening twice on the same address
-// is ErrAlreadyListening.
+// a port number (int, all interfaces), a "host:port" string (a bare "8080"
+// also works; "[::1]:8080" for IPv6), "unix:/path/to.sock" for a Unix
+// domain socket, or a net.Listener the caller opened. Every request on it
+// runs callback with its CGI object. Listening twice on the same address is
+// ErrAlreadyListening unless ListenOptions.ReusePort is set.
 func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*PortListener, error) {
 	if callback == nil {
 		return nil, errors.New("httpev: Listen needs a callback")
 	}
-	l := &PortListener{srv: s, callback: callback, opts: opts, network: "tcp",
+	tlsConf, err := opts.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	l := &PortListener{srv: s, callback: callback, opts: opts, network: "tcp", tls: tlsConf,
 		timeout: orDuration(opts.Timeout, defaultTimeout), done: make(chan struct{})}
 	l.exec = executor{log: s.log, wg: &s.cbs}
 	if !opts.Threading {
@@ -51,6 +63,9 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 	case string:
 		if _, err := strconv.Atoi(a); err == nil {
 			a = ":" + a
+		}
+		if path, ok := strings.CutPrefix(a, "unix:"); ok {
+			l.network, a = "unix", path
 		}
 		l.address = a
 	case net.Listener:
@@ -68,7 +83,7 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 		return nil, ErrServerClosed
 	}
 	for other := range s.listeners {
-		if other.key == l.key && !isPortZero(l.address) {
+		if other.key == l.key && !isPortZero(l.address) && !(opts.ReusePort && other.opts.ReusePort) {
 			s.mu.Unlock()
 			return nil, fmt.Errorf("%w: %s", ErrAlreadyListening, l.key)
 		}
@@ -76,7 +91,7 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
 	if l.ln == nil {
-		ln, err := net.Listen(l.network, l.address)
+		ln, err := l.listen(l.address)
 		if err != nil {
 			s.mu.Lock()
 			delete(s.listeners, l)
@@ -84,10 +99,70 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 			return nil, fmt.Errorf("httpev: listen %s: %w", l.address, err)
 		}
 		l.ln = ln
-		l.key = l.network + "/" + ln.Addr().String()
+		if l.network == "tcp" {
+			l.key = l.network + "/" + ln.Addr().String()
+		}
+	}
+	if opts.ForkHook != nil {
+		opts.ForkHook(l)
 	}
 	go l.acceptLoop()
 	return l, nil
+}
+
+// listen opens the socket, with SO_REUSEPORT when asked.
+func (l *PortListener) listen(address string) (net.Listener, error) {
+	var lc net.ListenConfig
+	if l.opts.ReusePort {
+		lc.Control = reusePort
+	}
+	return lc.Listen(context.Background(), l.network, address)
+}
+
+// tlsConfig builds the listener's TLS configuration, nil for plain HTTP.
+func (o *ListenOptions) tlsConfig() (*tls.Config, error) {
+	if o.TLSConfig == nil && o.CertFile == "" {
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.TLSConfig != nil {
+		conf = o.TLSConfig.Clone()
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("httpev: TLS certificate: %w", err)
+		}
+		if o.ChainFile != "" {
+			chain, err := os.ReadFile(o.ChainFile)
+			if err != nil {
+				return nil, fmt.Errorf("httpev: TLS chain: %w", err)
+			}
+			for block, rest := pem.Decode(chain); block != nil; block, rest = pem.Decode(rest) {
+				if block.Type == "CERTIFICATE" {
+					cert.Certificate = append(cert.Certificate, block.Bytes)
+				}
+			}
+		}
+		conf.Certificates = append(conf.Certificates, cert)
+	}
+	if len(conf.NextProtos) == 0 {
+		conf.NextProtos = []string{"http/1.1"}
+	}
+	return conf, nil
+}
+
+// File returns a duplicate of the listening socket, to hand to child
+// processes (exec.Cmd.ExtraFiles) which serve it with net.FileListener and
+// Server.Listen: Go's form of pre-forking.
+func (l *PortListener) File() (*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f, ok := l.ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("httpev: %T has no file", l.ln)
+	}
+	return f.File()
 }
 
 func isPortZero(address string) bool {
@@ -131,8 +206,8 @@ func (l *PortListener) Start() {
 	close(l.resume)
 }
 
-// close closes the socket for good and waits for the accept loop to end.
-func (l *PortListener) close() {
+// closeSocket closes the socket for good and waits for the accept loop.
+func (l *PortListener) closeSocket() {
 	l.mu.Lock()
 	if !l.closed {
 		l.closed = true
@@ -149,11 +224,26 @@ func (l *PortListener) close() {
 	l.srv.mu.Unlock()
 }
 
-// Close stops the listener for good and closes its socket; connections
-// already accepted are served to their end.
+// Close stops the listener now (SimpleHTTP's SHUTDOWN for one listener):
+// its socket and its connections close, requests in flight are cut. The
+// address can be listened on again afterwards.
 func (l *PortListener) Close() error {
-	l.close()
+	l.closeSocket()
+	<-l.srv.drain(l, true)
 	return nil
+}
+
+// Shutdown stops the listener gracefully (SHUTDOWN GRACEFUL for one
+// listener): the socket closes, idle connections close, requests in flight
+// finish. It returns when its last connection is gone or ctx ends.
+func (l *PortListener) Shutdown(ctx context.Context) error {
+	l.closeSocket()
+	select {
+	case <-l.srv.drain(l, false):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // paused blocks while the listener is stopped; it reports false once the
@@ -185,6 +275,9 @@ func (l *PortListener) acceptLoop() {
 		nc, err := ln.Accept()
 		if err == nil {
 			delay, retries = 0, 0
+			if l.tls != nil {
+				nc = tls.Server(nc, l.tls)
+			}
 			c := newConn(l.srv, l, nc)
 			if !l.srv.track(c) {
 				_ = nc.Close()
@@ -232,7 +325,7 @@ func (l *PortListener) reopen(cause error, retries *int) bool {
 	defer l.mu.Unlock()
 	_ = l.ln.Close()
 	addr := l.ln.Addr().String()
-	ln, err := net.Listen(l.network, addr)
+	ln, err := l.listen(addr)
 	if err != nil {
 		l.srv.log.Warn("httpev: re-open failed", "addr", addr, "err", err)
 		time.Sleep(time.Duration(*retries) * 100 * time.Millisecond)

@@ -1,7 +1,9 @@
 package httpev
 
 import (
+	"crypto/tls"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"time"
 )
@@ -75,6 +77,17 @@ type Options struct {
 	MaxRetries int
 	// ServerName is sent in the Server header; default "httpev".
 	ServerName string
+	// Headers are added to every response that does not set them itself
+	// (SimpleHTTP's HEADERS), e.g. security headers.
+	Headers http.Header
+	// Hostname is SERVER_NAME for requests that carry no Host (HTTP/1.0),
+	// SimpleHTTP's HOSTNAME; default os.Hostname().
+	Hostname string
+	// ProxyMode keeps absolute-form request targets
+	// ("GET http://example.com/x") whole in REQUEST_URI, for a server acting
+	// as a proxy (SimpleHTTP's PROXYMODE). Off, REQUEST_URI is the path and
+	// query only, as for an origin server.
+	ProxyMode bool
 	// Logger receives the server's own log lines; default slog.Default().
 	Logger *slog.Logger
 }
@@ -105,6 +118,36 @@ type ListenOptions struct {
 	// file, with the same callbacks; it shows up in Files with an empty
 	// field name. Off, such a body is left for the callback to read (Body).
 	RawBodyToFile bool
+
+	// OnBadRequest receives a request the server rejects before its
+	// callback could run (malformed or over a head limit), SimpleHTTP's
+	// catch-all for malformed requests: the status is already set (400, 414,
+	// 431, ...), c.Err() tells why, and what it writes is the response body.
+	// The connection closes after it. Nil answers with a short text.
+	OnBadRequest func(c *CGI)
+	// OnRequestLog runs before a request's callback (SimpleHTTP's
+	// LOGHANDLER) with the client's address; c is nil for a malformed
+	// request.
+	OnRequestLog func(c *CGI, remoteIP string)
+	// OnResponseLog runs after each response is sent or the request is
+	// dropped (LOG2HANDLER), with the status and bytes sent; see AccessLog
+	// for a ready Apache combined-format logger.
+	OnResponseLog func(e LogEntry)
+
+	// TLS serves HTTPS. Set TLSConfig, or CertFile and KeyFile (SSLKEYCERT)
+	// with an optional ChainFile of intermediate certificates
+	// (SSLINTERMEDIATECACERT).
+	TLSConfig *tls.Config
+	CertFile  string
+	KeyFile   string
+	ChainFile string
+	// ReusePort sets SO_REUSEPORT so that several processes (or listeners)
+	// can share the port, the kernel spreading connections among them.
+	ReusePort bool
+	// ForkHook runs once the socket is bound and before the first accept:
+	// where a pre-forking program would fork (fork_hook in the original).
+	// Go cannot fork; hand l.File() to child processes instead.
+	ForkHook func(l *PortListener)
 
 	// OnError is called when the server drops a request it has a request
 	// object for (limit overflow, timeout, client gone) or the application

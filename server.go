@@ -47,7 +47,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[*PortListener]struct{}
 	conns     map[*conn]struct{}
-	connsDone chan struct{} // closed when conns empties during shutdown
+	waiters   []connWaiter
 	shutting  bool
 	closed    bool
 	attach    map[*io.Writer]*sync.Mutex
@@ -88,6 +88,10 @@ func New(opts Options) (*Server, error) {
 		listeners: map[*PortListener]struct{}{},
 		conns:     map[*conn]struct{}{},
 		attach:    map[*io.Writer]*sync.Mutex{},
+	}
+	s.defaultHeaders = o.Headers.Clone()
+	if o.Hostname == "" {
+		s.opts.Hostname, _ = os.Hostname()
 	}
 	s.io = o.IO
 	if s.io == nil {
@@ -143,6 +147,7 @@ func (s *Server) track(c *conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	c.l.nconns++
 	return true
 }
 
@@ -150,15 +155,26 @@ func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
-	if len(s.conns) == 0 && s.connsDone != nil {
-		close(s.connsDone)
-		s.connsDone = nil
+	c.l.nconns--
+	keep := s.waiters[:0]
+	for _, w := range s.waiters {
+		if (w.l == nil && len(s.conns) == 0) || (w.l != nil && w.l.nconns == 0) {
+			close(w.done)
+		} else {
+			keep = append(keep, w)
+		}
 	}
+	s.waiters = keep
+}
+
+// connWaiter waits for the connections of one listener (or all, l nil).
+type connWaiter struct {
+	l    *PortListener
+	done chan struct{}
 }
 
 // setIdle marks a connection as waiting for a request (none of it read) or
-// busy. Going idle reports false once the server is shutting down, so the
-// connection closes instead of waiting.
+// busy. Going idle reports false once the connection should close instead.
 func (s *Server) setIdle(c *conn, idle bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,43 +182,34 @@ func (s *Server) setIdle(c *conn, idle bool) bool {
 	return !(idle && (s.shutting || s.closed || c.closing.Load()))
 }
 
-// Shutdown stops the server gracefully: listeners stop accepting, idle
-// connections close, requests in flight finish (their responses carry
-// Connection: close). It returns when every connection is gone, or with
-// ctx's error when ctx ends first; Close then cuts what is left.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shutting = true
-	ls := s.listenerList()
-	s.mu.Unlock()
-	for _, l := range ls {
-		l.close()
-	}
-	done := s.closeIdle()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	s.cbs.Wait()
-	s.loop.stop(5 * time.Second)
-	return nil
-}
-
-// closeIdle closes idle connections, marks the rest to close after their
-// current response, and returns a channel closed when none are left.
-func (s *Server) closeIdle() <-chan struct{} {
+// drain winds down the connections of l (all when l is nil): each closes
+// after its current response; idle ones close now, and with hard every one
+// closes now and its request is cut. The channel closes when none is left.
+func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	done := make(chan struct{})
-	if len(s.conns) == 0 {
-		close(done)
-		return done
+	left := len(s.conns)
+	if l != nil {
+		left = l.nconns
 	}
-	s.connsDone = done
+	if left == 0 {
+		close(done)
+	} else {
+		s.waiters = append(s.waiters, connWaiter{l: l, done: done})
+	}
 	for c := range s.conns {
+		if l != nil && c.l != l {
+			continue
+		}
 		c.closing.Store(true)
-		if c.idle {
+		switch {
+		case hard:
+			_ = c.nc.Close()
+			if q := c.cur.Load(); q != nil {
+				q.out.fail(ErrServerClosed)
+			}
+		case c.idle:
 			// Wakes the blocked read; the connection sees it is closing.
 			_ = c.nc.SetReadDeadline(aLongTimeAgo)
 		}
@@ -218,9 +225,32 @@ func (s *Server) listenerList() []*PortListener {
 	return ls
 }
 
-// Close stops the server now: listeners and every connection are closed,
-// requests in flight are cut (their OnError fires), kept requests end.
-// With Options.CleanupOnDestroy it also empties TmpPath.
+// Shutdown stops the server gracefully (SimpleHTTP's SHUTDOWN GRACEFUL):
+// listeners stop accepting, idle connections close, requests in flight
+// finish (their responses carry Connection: close). It returns when every
+// connection is gone, or with ctx's error when ctx ends first; Close then
+// cuts what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting = true
+	ls := s.listenerList()
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.closeSocket()
+	}
+	select {
+	case <-s.drain(nil, false):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.cbs.Wait()
+	s.loop.stop(5 * time.Second)
+	return nil
+}
+
+// Close stops the server now (SimpleHTTP's SHUTDOWN): listeners and every
+// connection are closed, requests in flight are cut (their OnError fires),
+// kept requests end. With Options.CleanupOnDestroy it also empties TmpPath.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -230,23 +260,11 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.shutting = true
 	ls := s.listenerList()
-	done := make(chan struct{})
-	if len(s.conns) == 0 {
-		close(done)
-	} else {
-		s.connsDone = done
-	}
-	for c := range s.conns {
-		c.closing.Store(true)
-		_ = c.nc.Close()
-		if q := c.cur.Load(); q != nil {
-			q.out.fail(ErrServerClosed)
-		}
-	}
 	s.mu.Unlock()
 	for _, l := range ls {
-		l.close()
+		l.closeSocket()
 	}
+	done := s.drain(nil, true)
 	s.cancel()
 	select {
 	case <-done:
