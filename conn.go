@@ -91,6 +91,9 @@ func (c *conn) finishConn() {
 	c.srv.putReadBuf(c.cr.buf)
 	c.cr.buf = nil
 	c.srv.forget(c)
+	if c.srv.connSem != nil {
+		c.srv.connSem.Release(1)
+	}
 }
 
 // readHead reads and parses the next request head, leaving it pinned at the

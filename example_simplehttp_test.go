@@ -76,7 +76,10 @@ func ExampleCGI_Stream() {
 		})
 	}, httpev.ListenOptions{})
 
-	resp, _ := http.Get("http://" + l.Addr().String() + "/events")
+	resp, err := http.Get("http://" + l.Addr().String() + "/events")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {

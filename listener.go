@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -53,7 +54,7 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 	}
 	l := &PortListener{srv: s, callback: callback, opts: opts, network: "tcp", tls: tlsConf,
 		timeout: orDuration(opts.Timeout, defaultTimeout), done: make(chan struct{})}
-	l.exec = executor{log: s.log, wg: &s.cbs}
+	l.exec = executor{log: s.log, wg: &s.cbs, sem: s.cbSem}
 	if !opts.Threading {
 		l.exec.serial = s.loop
 	}
@@ -269,23 +270,19 @@ func (l *PortListener) acceptLoop() {
 		if !l.paused() {
 			return
 		}
+		if !l.acquireConn() {
+			return
+		}
 		l.mu.Lock()
 		ln := l.ln
 		l.mu.Unlock()
 		nc, err := ln.Accept()
 		if err == nil {
 			delay, retries = 0, 0
-			if l.tls != nil {
-				nc = tls.Server(nc, l.tls)
-			}
-			c := newConn(l.srv, l, nc)
-			if !l.srv.track(c) {
-				_ = nc.Close()
-				continue
-			}
-			go c.serve()
+			l.serveConn(nc)
 			continue
 		}
+		l.releaseConn()
 		l.mu.Lock()
 		closed, stopped := l.closed, l.stopped
 		l.mu.Unlock()
@@ -306,6 +303,70 @@ func (l *PortListener) acceptLoop() {
 		}
 	}
 }
+
+// acquireConn takes a connection slot (Options.MaxConns) before accepting,
+// so that past the bound clients wait in the backlog. With RejectOverload
+// it never waits: serveConn turns away what does not fit. It reports false
+// once the listener is closed.
+func (l *PortListener) acquireConn() bool {
+	sem := l.srv.connSem
+	if sem == nil || l.srv.opts.RejectOverload {
+		return true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-l.done:
+		case <-l.srv.ctx.Done():
+		case <-ctx.Done():
+			return
+		}
+		cancel()
+	}()
+	return sem.Acquire(ctx, 1) == nil
+}
+
+func (l *PortListener) releaseConn() {
+	if l.srv.connSem != nil && !l.srv.opts.RejectOverload {
+		l.srv.connSem.Release(1)
+	}
+}
+
+// serveConn starts the goroutine of an accepted connection.
+func (l *PortListener) serveConn(nc net.Conn) {
+	if l.srv.connSem != nil && l.srv.opts.RejectOverload && !l.srv.connSem.TryAcquire(1) {
+		if l.tls != nil {
+			_ = nc.Close() // no handshake spent on a client we turn away
+			return
+		}
+		go rejectOverload(nc)
+		return
+	}
+	if l.tls != nil {
+		nc = tls.Server(nc, l.tls)
+	}
+	c := newConn(l.srv, l, nc)
+	if !l.srv.track(c) {
+		_ = nc.Close()
+		if l.srv.connSem != nil {
+			l.srv.connSem.Release(1)
+		}
+		return
+	}
+	go c.serve()
+}
+
+// rejectOverload answers a connection past Options.MaxConns with 503.
+func rejectOverload(nc net.Conn) {
+	defer nc.Close()
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = io.WriteString(nc, overloadResponse)
+}
+
+const overloadResponse = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+	"Retry-After: 1\r\nContent-Length: 24\r\nConnection: close\r\n\r\n503 Service Unavailable\n"
+
 
 func isTemporary(err error) bool {
 	var te interface{ Temporary() bool }

@@ -121,3 +121,49 @@ func TestCloseCutsKeptRequests(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 }
+
+func TestMaxConns(t *testing.T) {
+	release := make(chan struct{})
+	srv, _, base := testServer(t, Options{MaxConns: 2}, ListenOptions{Threading: true}, func(c *CGI) {
+		if c.Path() == "/hold" {
+			<-release
+		}
+		c.Print("ok")
+	})
+	held := make(chan string, 2)
+	for range 2 {
+		go func() { _, b := get(t, base+"/hold"); held <- b }()
+	}
+	require.Eventually(t, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.conns) == 2
+	}, 5*time.Second, 5*time.Millisecond)
+	third := make(chan string, 1)
+	go func() { _, b := get(t, base+"/"); third <- b }()
+	select {
+	case <-third:
+		t.Fatal("a third connection was served past MaxConns")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	assert.Equal(t, "ok", <-held)
+	assert.Equal(t, "ok", <-held)
+	assert.Equal(t, "ok", <-third, "the waiting client is served once a slot frees")
+}
+
+func TestRejectOverload(t *testing.T) {
+	release := make(chan struct{})
+	_, l, base := testServer(t, Options{MaxConns: 1, RejectOverload: true}, ListenOptions{Threading: true}, func(c *CGI) {
+		<-release
+		c.Print("ok")
+	})
+	defer close(release)
+	go get(t, base)
+	time.Sleep(100 * time.Millisecond)
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, _ := readResponse(t, br, "GET")
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+}

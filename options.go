@@ -72,6 +72,18 @@ type Options struct {
 	// backend.
 	IO IO
 
+	// MaxConns bounds the connections served at once, over all listeners;
+	// 0 means no bound. Past it the server stops accepting, so new clients
+	// wait in the kernel's listen backlog, or with RejectOverload they are
+	// accepted, answered 503 with Retry-After and closed.
+	MaxConns       int
+	RejectOverload bool
+	// MaxCallbacks bounds the request callbacks running at once on
+	// Threading-on listeners; 0 means no bound. A request past it waits for
+	// a slot before its callback starts (its connection goroutine waits;
+	// nothing else does).
+	MaxCallbacks int
+
 	// MaxRetries is how many times a listener re-opens its socket after a
 	// non-temporary accept error before giving up; default 5.
 	MaxRetries int

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sourcegraph/conc"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/text/encoding"
 
 	"github.com/httpev/httpev/internal/form"
@@ -43,6 +44,8 @@ type Server struct {
 	upBufs sync.Pool // *uploadBuf
 
 	defaultHeaders http.Header
+	connSem        *semaphore.Weighted // Options.MaxConns
+	cbSem          *semaphore.Weighted // Options.MaxCallbacks
 
 	mu        sync.Mutex
 	listeners map[*PortListener]struct{}
@@ -90,6 +93,12 @@ func New(opts Options) (*Server, error) {
 		attach:    map[*io.Writer]*sync.Mutex{},
 	}
 	s.defaultHeaders = o.Headers.Clone()
+	if o.MaxConns > 0 {
+		s.connSem = semaphore.NewWeighted(int64(o.MaxConns))
+	}
+	if o.MaxCallbacks > 0 {
+		s.cbSem = semaphore.NewWeighted(int64(o.MaxCallbacks))
+	}
 	if o.Hostname == "" {
 		s.opts.Hostname, _ = os.Hostname()
 	}

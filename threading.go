@@ -1,12 +1,14 @@
 package httpev
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/sourcegraph/conc"
 	"github.com/sourcegraph/conc/panics"
+	"golang.org/x/sync/semaphore"
 )
 
 // loop runs submitted functions one at a time on a single goroutine: the Go
@@ -111,6 +113,7 @@ func callSafely(log *slog.Logger, f func()) *panics.Recovered {
 type executor struct {
 	serial *loop           // Threading off: the server's loop
 	wg     *conc.WaitGroup // Threading on: tracks callback goroutines
+	sem    *semaphore.Weighted
 	log    *slog.Logger
 }
 
@@ -120,6 +123,14 @@ func (e *executor) async(f func()) {
 		if !e.serial.submit(f) {
 			callSafely(e.log, f) // server stopping: run inline rather than lose it
 		}
+		return
+	}
+	if e.sem != nil {
+		_ = e.sem.Acquire(context.Background(), 1)
+		e.wg.Go(func() {
+			defer e.sem.Release(1)
+			callSafely(e.log, f)
+		})
 		return
 	}
 	e.wg.Go(func() { callSafely(e.log, f) })
