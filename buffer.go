@@ -44,9 +44,7 @@ type flushWaiter struct {
 
 func (b *Buffer) init(threshold, max int, exec *executor, serial bool) {
 	b.threshold, b.max, b.exec, b.serial = threshold, max, exec, serial
-	if b.wake == nil {
-		b.wake = make(chan struct{}, 1)
-	}
+
 }
 
 func (b *Buffer) signal() {

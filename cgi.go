@@ -51,9 +51,11 @@ type CGI struct {
 	dir      string // the handler-table row that routed the request
 	dirMatch []string
 
-	ctxOnce  sync.Once
+	runFn    func() // q.run, bound once
+	ctxMu    sync.Mutex
 	ctx      context.Context
 	cancel   context.CancelFunc
+	ctxEnded bool
 	timer    time.Time
 	attached []attachment
 }
@@ -61,6 +63,16 @@ type CGI struct {
 func newCGI(c *conn) *CGI {
 	q := &CGI{srv: c.srv, l: c.l, cn: c, from: time.Now()}
 	q.timer = q.from
+	q.runFn = q.run
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+	}
+	select { // a stale signal from the previous request
+	case <-c.wake:
+	default:
+	}
+	q.out.wake = c.wake
+	q.out.data, c.outBuf = c.outBuf, nil
 	q.out.init(c.srv.opts.FlushThreshold, c.srv.opts.MaxBuffered, &c.l.exec, !c.l.opts.Threading)
 	q.out.discard = string(c.req.Method) == "HEAD"
 	q.resp.status = 200
@@ -70,7 +82,7 @@ func newCGI(c *conn) *CGI {
 // run is the request callback's frame: panics become a 500 (or a cut
 // connection once headers are out) and the server keeps serving.
 func (q *CGI) run() {
-	r := panics.Try(func() { q.l.callback(q) })
+	r := q.callCallback()
 	q.detachAll()
 	if r != nil {
 		q.srv.log.Error("httpev: request callback panicked", "panic", r.Value,
@@ -82,6 +94,20 @@ func (q *CGI) run() {
 	if !q.kept.Load() {
 		q.out.finish()
 	}
+}
+
+// callCallback runs the request callback and returns its panic, if any,
+// as conc's panics.Recovered (value and stack). A plain deferred recover
+// keeps the no-panic path free of allocations.
+func (q *CGI) callCallback() (rec *panics.Recovered) {
+	defer func() {
+		if v := recover(); v != nil {
+			r := panics.NewRecovered(1, v)
+			rec = &r
+		}
+	}()
+	q.l.callback(q)
+	return nil
 }
 
 // Keep tells the server the request is not finished when the callback
@@ -150,18 +176,29 @@ func (q *CGI) fireOnError() {
 // Context returns a context cancelled when the client goes away or the
 // request finishes. Asking for it starts watching the idle socket.
 func (q *CGI) Context() context.Context {
-	q.ctxOnce.Do(func() {
+	q.ctxMu.Lock()
+	if q.ctx == nil {
 		q.ctx, q.cancel = context.WithCancel(q.srv.ctx)
-	})
-	q.watchClient()
-	return q.ctx
+		if q.ctxEnded {
+			q.cancel()
+		}
+	}
+	ctx, ended := q.ctx, q.ctxEnded
+	q.ctxMu.Unlock()
+	if !ended {
+		q.watchClient()
+	}
+	return ctx
 }
 
+// cancelCtx ends the request's context; one never asked for is not built.
 func (q *CGI) cancelCtx() {
-	q.ctxOnce.Do(func() {
-		q.ctx, q.cancel = context.WithCancel(q.srv.ctx)
-	})
-	q.cancel()
+	q.ctxMu.Lock()
+	defer q.ctxMu.Unlock()
+	q.ctxEnded = true
+	if q.cancel != nil {
+		q.cancel()
+	}
 }
 
 // watchClient starts the background read that notices a vanished client,

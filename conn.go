@@ -27,6 +27,10 @@ type conn struct {
 
 	wmu     sync.Mutex // socket writes: responses and 100 Continue
 	hdr     []byte     // scratch for response heads
+	vecArr  [4][]byte  // backing for vec
+	vec     net.Buffers
+	outBuf  []byte        // output buffer handed from request to request
+	wake    chan struct{} // the Buffer's wake channel, reused per request
 	chunked http1.ChunkedReader
 
 	closing atomic.Bool // finish the current response, then close (shutdown)
@@ -64,6 +68,7 @@ func (c *conn) serve() {
 		c.cur.Store(q)
 		ok := c.serveRequest(q)
 		c.cur.Store(nil)
+		c.reclaim(q)
 		if f := c.l.opts.OnResponseLog; f != nil {
 			e := q.logEntry()
 			c.l.exec.async(func() { f(e) })
@@ -93,6 +98,22 @@ func (c *conn) finishConn() {
 	c.srv.forget(c)
 	if c.srv.connSem != nil {
 		c.srv.connSem.Release(1)
+	}
+}
+
+// reclaim takes the finished request's output buffer back for the next
+// request. Writes after the finish fail before touching it.
+func (c *conn) reclaim(q *CGI) {
+	b := &q.out
+	b.mu.Lock()
+	buf := b.data
+	if cap(b.spare) > cap(buf) {
+		buf = b.spare
+	}
+	b.data, b.spare = nil, nil
+	b.mu.Unlock()
+	if cap(buf) <= 64<<10 { // don't hold on to the memory of a big response
+		c.outBuf = buf[:0]
 	}
 }
 
@@ -236,7 +257,7 @@ func (c *conn) serveRequest(q *CGI) bool {
 		ip := q.remoteAddr().Addr().String()
 		c.l.exec.sync(func() { f(q, ip) })
 	}
-	c.l.exec.async(q.run)
+	c.l.exec.async(q.runFn)
 	err := c.pump(q)
 	if c.gaveUp.Load() {
 		return false

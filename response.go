@@ -2,7 +2,6 @@ package httpev
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -59,7 +58,7 @@ func (c *conn) send(q *CGI, data []byte, fin bool) error {
 	abort := r.abort
 	b.mu.Unlock()
 
-	var vec net.Buffers
+	vec := c.vecArr[:0]
 	if q.frame == frameNone {
 		data = nil
 	}
@@ -75,7 +74,7 @@ func (c *conn) send(q *CGI, data []byte, fin bool) error {
 			out = nil
 		}
 		if q.frame == frameChunked {
-			if vec == nil {
+			if len(vec) == 0 {
 				out = append(out, "\r\n"...)
 			} else {
 				vec = append(vec, crlf)
@@ -83,7 +82,7 @@ func (c *conn) send(q *CGI, data []byte, fin bool) error {
 		}
 	}
 	if fin && q.frame == frameChunked && !abort && !q.out.discard {
-		if vec == nil {
+		if len(vec) == 0 {
 			out = append(out, "0\r\n\r\n"...)
 		} else {
 			vec = append(vec, lastChunk)
@@ -91,9 +90,11 @@ func (c *conn) send(q *CGI, data []byte, fin bool) error {
 	}
 	c.setWriteDeadline()
 	var err error
-	if vec != nil {
+	if len(vec) > 0 {
 		c.hdr = vec[0][:0]
-		_, err = vec.WriteTo(c.nc)
+		c.vec = vec // a field, so WriteTo's pointer receiver does not allocate
+		_, err = c.vec.WriteTo(c.nc)
+		clear(c.vecArr[:])
 	} else {
 		c.hdr = out[:0]
 		_, err = c.nc.Write(out)

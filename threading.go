@@ -101,12 +101,16 @@ func (l *loop) stop(wait time.Duration) bool {
 
 // callSafely runs f and logs a panic with its stack instead of letting it
 // take the server down. It reports the recovered panic, if any.
-func callSafely(log *slog.Logger, f func()) *panics.Recovered {
-	r := panics.Try(f)
-	if r != nil {
-		log.Error("httpev: callback panicked", "panic", r.Value, "stack", string(r.Stack))
-	}
-	return r
+func callSafely(log *slog.Logger, f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			// panics.Try would allocate on every call; recovering here keeps
+			// the common path free and still records conc's Recovered form.
+			r := panics.NewRecovered(1, v)
+			log.Error("httpev: callback panicked", "panic", r.Value, "stack", string(r.Stack))
+		}
+	}()
+	f()
 }
 
 // executor decides where a listener's callbacks run.
