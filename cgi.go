@@ -19,8 +19,10 @@ import (
 // The request is finished when its callback returns, unless the callback
 // called Keep: then it lives until Close or Drop, and may be answered from
 // any goroutine (long poll, streaming). Values returned by its methods are
-// copies and stay valid after the request ends. All methods are safe for
-// concurrent use.
+// copies and stay valid after the request ends, but the request itself
+// (Env, Param, Cookie, ...) must be read before it ends: its bytes live in
+// the connection's read buffer, which then serves other requests. All
+// methods are safe for concurrent use.
 type CGI struct {
 	srv  *Server
 	l    *PortListener

@@ -25,13 +25,14 @@ type conn struct {
 	req http1.Request
 	lim *http1.Limits
 
-	wmu     sync.Mutex // socket writes: responses and 100 Continue
-	hdr     []byte     // scratch for response heads
-	vecArr  [4][]byte  // backing for vec
-	vec     net.Buffers
-	outBuf  []byte        // output buffer handed from request to request
-	wake    chan struct{} // the Buffer's wake channel, reused per request
-	chunked http1.ChunkedReader
+	wmu      sync.Mutex // socket writes: responses and 100 Continue
+	hdr      []byte     // scratch for response heads
+	vecArr   [4][]byte  // backing for vec
+	vec      net.Buffers
+	outBuf   []byte        // output buffer handed from request to request
+	wake     chan struct{} // the Buffer's wake channel, reused per request
+	idleWait idleWaiter
+	chunked  http1.ChunkedReader
 
 	closing atomic.Bool // finish the current response, then close (shutdown)
 	idle    bool        // guarded by srv.mu: waiting for a request, none begun
@@ -52,7 +53,7 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 
 func (c *conn) serve() {
 	defer c.finishConn()
-	c.cr.buf = c.srv.getReadBuf()
+	c.srv.takeReadBuf(&c.cr)
 	for {
 		if !c.srv.setIdle(c, true) {
 			return
@@ -93,8 +94,7 @@ func (c *conn) finishConn() {
 	if !c.gaveUp.Load() {
 		_ = c.nc.Close()
 	}
-	c.srv.putReadBuf(c.cr.buf)
-	c.cr.buf = nil
+	c.srv.returnReadBuf(&c.cr)
 	c.srv.forget(c)
 	if c.srv.connSem != nil {
 		c.srv.connSem.Release(1)
@@ -117,6 +117,35 @@ func (c *conn) reclaim(q *CGI) {
 	}
 }
 
+// waitIdle waits for the next request without holding a read buffer when
+// nothing is buffered: an idle keep-alive connection then costs its
+// goroutine and a few hundred bytes, not another 8 KB.
+func (c *conn) waitIdle() error {
+	cr := &c.cr
+	if cr.r != cr.w || cr.bgHave || c.tlsConn() {
+		return nil
+	}
+	if cr.timeout > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(cr.timeout))
+	}
+	c.srv.returnReadBuf(cr)
+	ok, err := c.waitReadable()
+	c.srv.takeReadBuf(cr)
+	cr.r, cr.w = 0, 0
+	if !ok {
+		return nil
+	}
+	if err != nil {
+		cr.err = err
+	}
+	return err
+}
+
+func (c *conn) tlsConn() bool {
+	_, ok := c.nc.(*tls.Conn)
+	return ok
+}
+
 // readHead reads and parses the next request head, leaving it pinned at the
 // front of the read buffer.
 func (c *conn) readHead() error {
@@ -129,6 +158,9 @@ func (c *conn) readHead() error {
 	cr.timeout = c.l.timeout
 	if c.reqCount > 0 {
 		cr.timeout = c.srv.opts.IdleTimeout
+	}
+	if err := c.waitIdle(); err != nil {
+		return err
 	}
 	for {
 		if cr.w > cr.r || cr.bgHave {
@@ -154,7 +186,7 @@ func (c *conn) readHead() error {
 				return http1.ErrHeaderTooLarge
 			}
 			copy(nb, cr.buf[:cr.w])
-			c.srv.putReadBuf(cr.buf)
+			c.srv.returnReadBuf(cr)
 			cr.buf = nb
 		}
 		if err := cr.fill(); err != nil {

@@ -30,6 +30,7 @@ var timeZero time.Time
 type connReader struct {
 	conn    net.Conn
 	buf     []byte
+	bufp    *[]byte // the pooled buffer buf came from, nil once grown
 	r, w    int
 	pin     int
 	timeout time.Duration // inactivity deadline set before each read; 0 = none

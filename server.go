@@ -114,13 +114,19 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) getReadBuf() []byte { return *(s.bufs.Get().(*[]byte)) }
+// takeReadBuf gives the connection a pooled read buffer.
+func (s *Server) takeReadBuf(cr *connReader) {
+	cr.bufp = s.bufs.Get().(*[]byte)
+	cr.buf = *cr.bufp
+}
 
-func (s *Server) putReadBuf(b []byte) {
-	if cap(b) == s.opts.ReadBufferSize {
-		b = b[:cap(b)]
-		s.bufs.Put(&b)
+// returnReadBuf gives it back; a buffer grown for a large head is left to
+// the garbage collector.
+func (s *Server) returnReadBuf(cr *connReader) {
+	if cr.bufp != nil && cap(cr.buf) == cap(*cr.bufp) {
+		s.bufs.Put(cr.bufp)
 	}
+	cr.bufp, cr.buf = nil, nil
 }
 
 func (s *Server) logDebug(msg string, args ...any) { s.log.Debug(msg, args...) }
