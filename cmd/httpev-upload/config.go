@@ -1,0 +1,112 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/httpev/httpev"
+)
+
+// config is the parsed command line. It is a plain value so tests can build
+// one without going through flags.
+type config struct {
+	addr          string
+	dir           string
+	tmp           string // "" means <dir>/.tmp, on the same filesystem so Save is a rename
+	threading     bool
+	io            string
+	timeout       time.Duration
+	grace         time.Duration
+	legacyCharset string
+	maxFileSize   int64
+	tlsCert       string
+	tlsKey        string
+	backend       bool
+}
+
+// parseConfig reads the flags. Usage and errors go to out, because the
+// caller (main or a test) decides where a human reads them.
+func parseConfig(args []string, out io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("httpev-upload", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "httpev-upload: a file-drop server built on httpev.\n\nUsage: httpev-upload [flags]\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on (port 0 picks a free one)")
+	fs.StringVar(&cfg.dir, "dir", "./uploads", "`directory` received files are saved in (created if missing)")
+	fs.StringVar(&cfg.tmp, "tmp", "", "`directory` for files while they arrive (default <dir>/.tmp, so saving is a rename)")
+	fs.BoolVar(&cfg.threading, "threading", false, "run each request callback in its own goroutine instead of on the one loop goroutine")
+	fs.StringVar(&cfg.io, "io", "async", "disk backend for arriving files: `async` (writer goroutine per file) or blocking")
+	fs.DurationVar(&cfg.timeout, "timeout", 60*time.Second, "drop a request that sends nothing for this long before it is fully received")
+	fs.DurationVar(&cfg.grace, "grace", 5*time.Minute, "on SIGINT/SIGTERM, how long uploads in flight may take to finish")
+	fs.StringVar(&cfg.legacyCharset, "legacy-charset", "", "`charset` for form values that are not valid UTF-8, e.g. windows-1251")
+	fs.Func("max-file-size", "largest accepted file, in bytes or with a K, M, G or T suffix (default unlimited)", func(s string) error {
+		n, err := parseSize(s)
+		cfg.maxFileSize = n
+		return err
+	})
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate `file`: serve HTTPS (needs -tls-key)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for -tls-cert")
+	fs.BoolVar(&cfg.backend, "backend", false, "behind a reverse proxy: take the client address from X-Real-IP")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if cfg.io != "async" && cfg.io != "blocking" {
+		return cfg, fmt.Errorf("-io must be async or blocking, not %q", cfg.io)
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return cfg, errors.New("-tls-cert and -tls-key go together")
+	}
+	if cfg.tmp == "" {
+		cfg.tmp = filepath.Join(cfg.dir, tmpDirName)
+	}
+	return cfg, nil
+}
+
+// tmpDirName is the default temp directory inside -dir. The leading dot
+// keeps it out of the file list and out of reach of downloads.
+const tmpDirName = ".tmp"
+
+// ioBackend maps -io to the library's disk backends.
+func (c config) ioBackend() httpev.IO {
+	if c.io == "blocking" {
+		return httpev.BlockingIO{}
+	}
+	return httpev.NewAsyncIO(0)
+}
+
+// parseSize reads a byte count such as 1048576, 512K, 10M or 1.5G (binary
+// multiples), because nobody wants to type 10737418240 for 10G.
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I") // 10MB, 10MiB
+	mult := int64(1)
+	if t != "" {
+		if i := strings.IndexByte("KMGT", t[len(t)-1]); i >= 0 {
+			mult = 1 << (10 * (i + 1))
+			t = t[:len(t)-1]
+		}
+	}
+	if n, err := strconv.ParseInt(t, 10, 64); err == nil && n >= 0 {
+		if n > (1<<63-1)/mult {
+			return 0, fmt.Errorf("size %q overflows", s)
+		}
+		return n * mult, nil
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 || f*float64(mult) >= 1<<63 {
+		return 0, fmt.Errorf("invalid size %q: want bytes or a number with K, M, G or T", s)
+	}
+	return int64(f * float64(mult)), nil
+}

@@ -1,0 +1,124 @@
+// Command httpev-upload is a file-drop server built only on httpev's public
+// API: a page with drag-and-drop and two progress bars per file (what the
+// browser sent, and what the server's OnFileWrite callback has on disk,
+// streamed back as Server-Sent Events), the list of received files with
+// their SHA-256 computed while they arrived, downloads, deletes, and an
+// /echo endpoint that answers with what the CGI object parsed.
+//
+//	go run ./cmd/httpev-upload            # http://127.0.0.1:8080/
+//	go run ./cmd/httpev-upload -h         # flags
+//
+// It doubles as the library's most complete usage example, so every piece is
+// written the way the library asks: nothing blocks the loop goroutine when
+// -threading is off, and everything is race-free when it is on.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/httpev/httpev"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, nil)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "httpev-upload:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program with its inputs made explicit, so tests run it
+// in-process: it serves until ctx ends, then shuts down gracefully (uploads
+// in flight finish, progress streams end, the temp directory is left empty)
+// and returns. ready, when set, gets the address actually bound, which is
+// how a caller using port 0 finds the server.
+func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr string)) error {
+	cfg, err := parseConfig(args, stdout)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stdout, nil))
+	a, err := newApp(cfg.dir, log)
+	if err != nil {
+		return err
+	}
+	srv, err := httpev.New(httpev.Options{
+		TmpPath:       cfg.tmp,
+		IO:            cfg.ioBackend(),
+		LegacyCharset: cfg.legacyCharset,
+		MaxFileSize:   cfg.maxFileSize,
+		Backend:       cfg.backend,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, scheme, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := srv.Listen(ln, a.serve, a.listenOptions(cfg.threading, cfg.timeout)); err != nil {
+		ln.Close()
+		return err
+	}
+	addr := ln.Addr().String()
+	fmt.Fprintf(stdout, "httpev-upload: serving %s on %s://%s/ (threading=%v, io=%s)\n",
+		cfg.dir, scheme, addr, cfg.threading, cfg.io)
+	if ready != nil {
+		ready(addr)
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down: finishing requests in flight", "grace", cfg.grace)
+	// Progress streams never end on their own; without this Shutdown would
+	// wait for every open page to be closed.
+	a.drain()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.grace)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if err != nil {
+		log.Warn("grace period over; cutting what is left", "err", err)
+	}
+	srv.Close()
+	a.wait()
+	log.Info("stopped")
+	return err
+}
+
+// listen opens the socket itself rather than giving Listen an address, so
+// that -tls-cert can wrap it in crypto/tls: the library serves whatever
+// net.Listener it is handed, and reports HTTPS=on for TLS connections.
+func listen(cfg config) (net.Listener, string, error) {
+	var tc *tls.Config
+	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return nil, "", fmt.Errorf("TLS: %w", err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"http/1.1"}}
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, "", err
+	}
+	if tc == nil {
+		return ln, "http", nil
+	}
+	return tls.NewListener(ln, tc), "https", nil
+}
