@@ -158,12 +158,23 @@ func TestRejectOverload(t *testing.T) {
 		<-release
 		c.Print("ok")
 	})
-	defer close(release)
-	go get(t, base)
+	held := make(chan string, 1)
+	go func() {
+		resp, err := client().Get(base)
+		if err != nil {
+			held <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		held <- string(b)
+	}()
 	time.Sleep(100 * time.Millisecond)
 	conn, br := rawConn(t, l)
 	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp, _ := readResponse(t, br, "GET")
 	assert.Equal(t, 503, resp.StatusCode)
 	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	close(release)
+	assert.Equal(t, "ok", <-held, "the connection holding the slot is served normally")
 }
