@@ -112,7 +112,7 @@ func (c *conn) reclaim(q *CGI) {
 	}
 	b.data, b.spare = nil, nil
 	b.mu.Unlock()
-	if cap(buf) <= 64<<10 { // don't hold on to the memory of a big response
+	if cap(buf) <= 8<<10 { // an idle connection should not hold a big response's memory
 		c.outBuf = buf[:0]
 	}
 }
