@@ -57,7 +57,12 @@ func (b *Buffer) signal() {
 // Write appends p to the output. It never blocks. It fails with
 // ErrBufferFull past the high-water mark, ErrRequestFinished after the
 // request ended, or the error that ended the connection.
-func (b *Buffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) { return bufferAppend(b, p) }
+
+// WriteString is Write for a string, without converting it first.
+func (b *Buffer) WriteString(s string) (int, error) { return bufferAppend(b, s) }
+
+func bufferAppend[T string | []byte](b *Buffer, p T) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.writableLocked(len(p)); err != nil {
@@ -72,24 +77,6 @@ func (b *Buffer) Write(p []byte) (int, error) {
 		b.signal()
 	}
 	return len(p), nil
-}
-
-// WriteString is Write for a string, without converting it first.
-func (b *Buffer) WriteString(s string) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if err := b.writableLocked(len(s)); err != nil {
-		return 0, err
-	}
-	b.queued += int64(len(s))
-	if b.discard {
-		return len(s), nil
-	}
-	b.data = append(b.data, s...)
-	if len(b.data) >= b.threshold {
-		b.signal()
-	}
-	return len(s), nil
 }
 
 func (b *Buffer) writableLocked(n int) error {
