@@ -19,6 +19,7 @@ type config struct {
 	addr          string
 	dir           string
 	tmp           string // "" means <dir>/.tmp, on the same filesystem so Save is a rename
+	ownTmp        bool   // tmp is the default <dir>/.tmp, which no other program uses
 	threading     bool
 	io            string
 	timeout       time.Duration
@@ -69,7 +70,7 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 		return cfg, errors.New("-tls-cert and -tls-key go together")
 	}
 	if cfg.tmp == "" {
-		cfg.tmp = filepath.Join(cfg.dir, tmpDirName)
+		cfg.tmp, cfg.ownTmp = filepath.Join(cfg.dir, tmpDirName), true
 	}
 	return cfg, nil
 }

@@ -201,3 +201,23 @@ func TestNames(t *testing.T) {
 	assert.LessOrEqual(t, len(long), maxNameBytes)
 	assert.Equal(t, ".txt", filepath.Ext(long))
 }
+
+// TestDefaultTmpDir: without -tmp, files arrive in <dir>/.tmp (so saving is
+// a rename), which is hidden from the list, and emptied of what a killed
+// process left behind.
+func TestDefaultTmpDir(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, ".tmp"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".tmp", "leftover"), []byte("x"), 0o600))
+	app := startApp(t, "-dir", dir, "-tmp", "")
+	assert.Empty(t, dirNames(t, filepath.Join(dir, ".tmp")), "leftovers are removed at start")
+	data := randomBytes(t, 200<<10)
+	saved := upload(t, app.base, "", part{field: "file", name: "x.bin", data: data})
+	assert.Equal(t, sha(data), saved[0].SHA256)
+	files := list(t, app.base)
+	require.Len(t, files, 1)
+	assert.Equal(t, "x.bin", files[0].Name)
+	require.NoError(t, app.stop())
+	assert.Empty(t, dirNames(t, filepath.Join(dir, ".tmp")))
+	assert.Equal(t, []string{".tmp", "x.bin"}, dirNames(t, dir))
+}

@@ -15,13 +15,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -63,20 +61,29 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 		MaxFileSize:   cfg.maxFileSize,
 		Backend:       cfg.backend,
 		Logger:        log,
+		// Emptying a temp directory is only safe when it is ours alone.
+		CleanupOnDestroy: cfg.ownTmp,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	ln, scheme, err := listen(cfg)
+	if cfg.ownTmp {
+		// Left over by a process that was killed mid-upload.
+		if err := srv.Cleanup(); err != nil {
+			log.Warn("emptying the temp directory", "err", err)
+		}
+	}
+	opts := a.listenOptions(cfg.threading, cfg.timeout)
+	opts.CertFile, opts.KeyFile = cfg.tlsCert, cfg.tlsKey
+	l, err := srv.Listen(cfg.addr, a.serve, opts)
 	if err != nil {
 		return err
 	}
-	if _, err := srv.Listen(ln, a.serve, a.listenOptions(cfg.threading, cfg.timeout)); err != nil {
-		ln.Close()
-		return err
+	addr, scheme := l.Addr().String(), "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
 	}
-	addr := ln.Addr().String()
 	fmt.Fprintf(stdout, "httpev-upload: serving %s on %s://%s/ (threading=%v, io=%s)\n",
 		cfg.dir, scheme, addr, cfg.threading, cfg.io)
 	if ready != nil {
@@ -98,27 +105,4 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 	a.wait()
 	log.Info("stopped")
 	return err
-}
-
-// listen opens the socket itself rather than giving Listen an address, so
-// that -tls-cert can wrap it in crypto/tls: the library serves whatever
-// net.Listener it is handed, and reports HTTPS=on for TLS connections.
-func listen(cfg config) (net.Listener, string, error) {
-	var tc *tls.Config
-	if cfg.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
-		if err != nil {
-			return nil, "", fmt.Errorf("TLS: %w", err)
-		}
-		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
-			NextProtos: []string{"http/1.1"}}
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return nil, "", err
-	}
-	if tc == nil {
-		return ln, "http", nil
-	}
-	return tls.NewListener(ln, tc), "https", nil
 }

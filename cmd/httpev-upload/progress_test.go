@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -216,4 +217,87 @@ func TestGracefulShutdownDuringUpload(t *testing.T) {
 			assert.Contains(t, names, "files")
 		})
 	}
+}
+
+// TestHubCoalescesAndDrains checks the hub without a server: a stream gets
+// the latest state of each file once, in first-seen order, and on drain only
+// sessions without uploads in flight end.
+func TestHubCoalescesAndDrains(t *testing.T) {
+	h := newHub()
+	st := h.subscribe("page")
+	h.beginUpload("page")
+	for i := int64(1); i <= 100; i++ {
+		h.publish("page", progressEvent{Key: "a", Name: "a.bin", Bytes: i})
+		h.publish("page", progressEvent{Key: "b", Name: "b.bin", Bytes: 2 * i})
+	}
+	h.publish("nobody", progressEvent{Key: "x"}) // no stream: dropped
+	out := st.take()
+	assert.Equal(t, 2, strings.Count(out, "event: progress"), "coalesced to one event per file")
+	assert.Less(t, strings.Index(out, `"key":"a"`), strings.Index(out, `"key":"b"`))
+	assert.Contains(t, out, `"bytes":100`)
+	assert.Contains(t, out, `"bytes":200`)
+	assert.Empty(t, st.take(), "taken once")
+
+	idle := h.subscribe("idle")
+	h.drain()
+	assert.True(t, h.ending("idle"))
+	assert.False(t, h.ending("page"), "a page with an upload in flight keeps its stream")
+	h.endUpload("page")
+	assert.True(t, h.ending("page"))
+	select {
+	case <-st.wake:
+	default:
+		t.Error("the stream was not woken when its last upload ended")
+	}
+	h.unsubscribe("page", st)
+	h.unsubscribe("idle", idle)
+	assert.Empty(t, h.sessions, "sessions are freed with their last stream and upload")
+}
+
+// TestClientsThatLeave cuts an upload and a download halfway: the server
+// forgets the upload (its temp file goes, its page's stream no longer waits
+// for it), stops reading the file for the download, and still shuts down
+// at once.
+func TestClientsThatLeave(t *testing.T) {
+	for _, threading := range []string{"false", "true"} {
+		t.Run("threading="+threading, func(t *testing.T) {
+			app := startApp(t, "-threading="+threading)
+			upload(t, app.base, "", part{field: "file", name: "big.bin", data: randomBytes(t, 8<<20)})
+			events := openStream(t, app.base, "leaver")
+
+			ct, body := multipartBody(t, part{field: "file", name: "cut.bin", data: randomBytes(t, 4<<20)})
+			conn, err := net.Dial("tcp", strings.TrimPrefix(app.base, "http://"))
+			require.NoError(t, err)
+			fmt.Fprintf(conn, "POST /files?id=leaver&key=k HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", ct, len(body))
+			_, err = conn.Write(body[:len(body)/2])
+			require.NoError(t, err)
+			ev, ok := next(t, events)
+			require.True(t, ok)
+			require.Equal(t, "progress", ev.name)
+			require.NoError(t, conn.Close())
+			require.Eventually(t, func() bool { return len(dirNames(t, app.tmp)) == 0 }, 10*time.Second, 10*time.Millisecond,
+				"the cut upload's temp file is removed")
+
+			resp, err := http.Get(app.base + "/files/big.bin")
+			require.NoError(t, err)
+			_, err = io.ReadFull(resp.Body, make([]byte, 100<<10))
+			require.NoError(t, err)
+			resp.Body.Close() // gone with most of the 8 MiB unread
+
+			start := time.Now()
+			require.NoError(t, app.stop())
+			assert.Less(t, time.Since(start), 5*time.Second, "nothing held the shutdown up")
+			assert.Equal(t, "bye", lastEvent(t, events))
+			assert.Equal(t, []string{"big.bin"}, dirNames(t, app.dir))
+		})
+	}
+}
+
+func lastEvent(t *testing.T, events <-chan sseEvent) string {
+	t.Helper()
+	names := eventNames(t, events)
+	if len(names) == 0 {
+		return ""
+	}
+	return names[len(names)-1]
 }
