@@ -26,6 +26,8 @@ type app struct {
 	bg    sync.WaitGroup // offLoop goroutines, waited for before run returns
 }
 
+// newApp opens the upload directory; the receiver and the streams share one
+// hub, since progress flows from the first to the second.
 func newApp(dir string, log *slog.Logger) (*app, error) {
 	st, err := openStore(dir)
 	if err != nil {
@@ -124,8 +126,13 @@ func (a *app) offLoop(c *httpev.CGI, f func()) {
 	}()
 }
 
-// wait returns once every offLoop goroutine has finished.
-func (a *app) wait() { a.bg.Wait() }
+// close waits for every offLoop goroutine, so that run
+// returns only when nothing of the app is left running, and releases the
+// upload directory.
+func (a *app) close() {
+	a.bg.Wait()
+	_ = a.store.root.Close()
+}
 
 // drain starts the graceful end: progress streams of pages with no upload
 // in flight are closed now, the others once their uploads finish.

@@ -79,7 +79,8 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 // keeps it out of the file list and out of reach of downloads.
 const tmpDirName = ".tmp"
 
-// ioBackend maps -io to the library's disk backends.
+// ioBackend maps -io to the library's disk backends, so both can be tried
+// on the same disk without recompiling.
 func (c config) ioBackend() httpev.IO {
 	if c.io == "blocking" {
 		return httpev.BlockingIO{}

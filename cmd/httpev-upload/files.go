@@ -68,6 +68,8 @@ func openStore(dir string) (*store, error) {
 	return s, nil
 }
 
+// newInfo fills in what follows from the name: the URL, escaped so any
+// name the library accepts makes a working link.
 func newInfo(name string, size int64, sum string, t time.Time) fileInfo {
 	return fileInfo{Name: name, Size: size, SHA256: sum, Time: t.UTC().Round(time.Millisecond),
 		URL: "/files/" + url.PathEscape(name)}
@@ -87,6 +89,7 @@ func (s *store) list() []fileInfo {
 	return out
 }
 
+// get is the catalog lookup that guards every download and delete.
 func (s *store) get(name string) (fileInfo, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,7 +135,8 @@ func (s *store) claim(base string) (string, error) {
 	return "", fmt.Errorf("no free name for %q", base)
 }
 
-// remove deletes a cataloged file.
+// remove deletes a cataloged file; a name outside the catalog is
+// ErrNotExist even if such a file is on disk.
 func (s *store) remove(name string) error {
 	if _, ok := s.get(name); !ok {
 		return fs.ErrNotExist

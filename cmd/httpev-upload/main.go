@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 		log.Warn("grace period over; cutting what is left", "err", err)
 	}
 	srv.Close()
-	a.wait()
+	a.close()
 	log.Info("stopped")
 	return err
 }

@@ -19,6 +19,8 @@ var page string
 const pageCSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
 	"connect-src 'self'; img-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 
+// servePage answers GET and HEAD /. The page is small and finished before
+// the callback returns, so the library sends it with a Content-Length.
 func servePage(c *httpev.CGI) {
 	c.Header(http.Header{
 		"Content-Type":            {"text/html; charset=utf-8"},

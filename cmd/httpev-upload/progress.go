@@ -61,6 +61,8 @@ type eventKey struct {
 
 func newHub() *hub { return &hub{sessions: map[string]*session{}} }
 
+// sessionLocked returns session id, creating it: whichever of a stream or
+// an upload comes first.
 func (h *hub) sessionLocked(id string) *session {
 	s := h.sessions[id]
 	if s == nil {
@@ -70,6 +72,8 @@ func (h *hub) sessionLocked(id string) *session {
 	return s
 }
 
+// gcLocked frees a session with neither streams nor uploads, so ids from
+// pages long closed do not accumulate.
 func (h *hub) gcLocked(id string, s *session) {
 	if s.uploads == 0 && len(s.streams) == 0 {
 		delete(h.sessions, id)
@@ -101,6 +105,8 @@ func (h *hub) endUpload(id string) {
 	h.gcLocked(id, s)
 }
 
+// subscribe and unsubscribe bracket one progress response. A page may hold
+// several (a reconnecting EventSource overlaps its old one briefly).
 func (h *hub) subscribe(id string) *stream {
 	st := &stream{wake: make(chan struct{}, 1), pending: map[eventKey]progressEvent{}}
 	h.mu.Lock()
@@ -169,6 +175,8 @@ func (h *hub) ending(id string) bool {
 	return h.draining && (s == nil || s.uploads == 0)
 }
 
+// signal wakes the stream's goroutine without ever blocking the caller,
+// which may be an upload callback on the loop goroutine.
 func (st *stream) signal() {
 	select {
 	case st.wake <- struct{}{}:
@@ -176,6 +184,8 @@ func (st *stream) signal() {
 	}
 }
 
+// push keeps only the latest event per file: what a page wants is where
+// the upload is now, not every step it took.
 func (st *stream) push(ev progressEvent) {
 	k := eventKey{ev.Key, ev.Index}
 	st.mu.Lock()

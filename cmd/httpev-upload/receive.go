@@ -40,6 +40,7 @@ type arriving struct {
 	index int    // position among the request's files
 }
 
+// newReceiver returns a receiver that reports progress to h.
 func newReceiver(h *hub) *receiver {
 	return &receiver{hub: h, requests: map[*httpev.CGI]*receipt{},
 		files: map[*httpev.MultipartFile]*arriving{}}
@@ -60,6 +61,8 @@ func (r *receiver) onMultipart(c *httpev.CGI) {
 	context.AfterFunc(c.Context(), func() { r.forget(c) })
 }
 
+// forget drops a finished request's bookkeeping and tells the hub its
+// upload is over.
 func (r *receiver) forget(c *httpev.CGI) {
 	r.mu.Lock()
 	rc := r.requests[c]
@@ -75,6 +78,7 @@ func (r *receiver) forget(c *httpev.CGI) {
 	}
 }
 
+// onFileOpen starts the file's hash before its first chunk.
 func (r *receiver) onFileOpen(c *httpev.CGI, f *httpev.MultipartFile) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -102,6 +106,8 @@ func (r *receiver) onFileWrite(c *httpev.CGI, f *httpev.MultipartFile, chunk []b
 	}
 }
 
+// onFileReceived seals the hash and sends the final progress event, the
+// one that reports every byte, which coalescing never drops.
 func (r *receiver) onFileReceived(c *httpev.CGI, f *httpev.MultipartFile) {
 	a, rc := r.lookup(c, f)
 	if a == nil || rc == nil {
@@ -115,6 +121,8 @@ func (r *receiver) onFileReceived(c *httpev.CGI, f *httpev.MultipartFile) {
 	}
 }
 
+// lookup takes both under one lock, so a request forgotten concurrently is
+// seen as wholly gone, never half.
 func (r *receiver) lookup(c *httpev.CGI, f *httpev.MultipartFile) (*arriving, *receipt) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
