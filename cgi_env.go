@@ -314,6 +314,23 @@ func (q *CGI) Cookie(name string) string {
 	return ""
 }
 
+// CookieNames returns the names of the request's cookies, in order, each
+// once.
+func (q *CGI) CookieNames() []string {
+	q.Cookie("") // parse
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var names []string
+	seen := map[string]bool{}
+	for _, p := range q.cookies {
+		if !seen[p.Name] {
+			seen[p.Name] = true
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
 // File returns the files received in a multipart field, in order.
 func (q *CGI) File(name string) []*MultipartFile {
 	q.mu.Lock()

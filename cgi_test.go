@@ -188,3 +188,14 @@ func TestFormValuesFromPostForm(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, []string{"a&b", "c d"}, <-got)
 }
+
+func TestCookieNames(t *testing.T) {
+	got := make(chan []string, 1)
+	_, _, base := testServer(t, Options{}, ListenOptions{}, func(c *CGI) { got <- c.CookieNames() })
+	req, _ := http.NewRequest("GET", base, nil)
+	req.Header.Set("Cookie", "b=1; a=2; b=3")
+	resp, err := client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, []string{"b", "a"}, <-got)
+}

@@ -178,3 +178,23 @@ func TestRejectOverload(t *testing.T) {
 	close(release)
 	assert.Equal(t, "ok", <-held, "the connection holding the slot is served normally")
 }
+
+func TestRegisterOnShutdownEndsLongPolls(t *testing.T) {
+	polls := make(chan *CGI, 1)
+	srv, _, base := testServer(t, Options{}, ListenOptions{}, func(c *CGI) {
+		c.Keep()
+		polls <- c
+	})
+	srv.RegisterOnShutdown(func() {
+		c := <-polls
+		c.Print("server going away")
+		c.Close()
+	})
+	got := make(chan string, 1)
+	go func() { _, b := get(t, base); got <- b }()
+	require.Eventually(t, func() bool { return len(polls) == 1 }, 5*time.Second, 5*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Shutdown(ctx))
+	assert.Equal(t, "server going away", <-got)
+}

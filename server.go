@@ -54,6 +54,17 @@ type Server struct {
 	shutting  bool
 	closed    bool
 	attach    map[*io.Writer]*sync.Mutex
+	onShut    []func()
+}
+
+// RegisterOnShutdown registers f to run when Shutdown begins, as in
+// net/http: the moment to end long polls and event streams, which would
+// otherwise hold a graceful shutdown until its context ends. Each f runs
+// in its own goroutine.
+func (s *Server) RegisterOnShutdown(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onShut = append(s.onShut, f)
 }
 
 // New creates a server. It creates Options.TmpPath (mode 0700) when missing
@@ -249,7 +260,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting = true
 	ls := s.listenerList()
+	hooks := s.onShut
+	s.onShut = nil
 	s.mu.Unlock()
+	for _, f := range hooks {
+		go f()
+	}
 	for _, l := range ls {
 		l.closeSocket()
 	}
