@@ -135,6 +135,9 @@ func (c *conn) waitIdle() error {
 	if !ok {
 		return nil
 	}
+	if err != nil && c.closing.Load() && c.hasPending() {
+		err = nil // a shutdown woke us, but a request had already arrived
+	}
 	if err != nil {
 		cr.err = err
 	}

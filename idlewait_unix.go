@@ -43,3 +43,19 @@ func (c *conn) waitReadable() (ok bool, err error) {
 	}
 	return true, err
 }
+
+// hasPending reports, without blocking, whether the client has sent bytes
+// that are waiting in the socket: a graceful shutdown still serves a
+// request that arrived before it began.
+func (c *conn) hasPending() bool {
+	w := &c.idleWait
+	if w.rc == nil {
+		return false
+	}
+	pending := false
+	_ = w.rc.Control(func(fd uintptr) {
+		n, _, e := syscall.Recvfrom(int(fd), w.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		pending = e == nil && n > 0
+	})
+	return pending
+}
