@@ -117,6 +117,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 			if n := p.putLocked(b); n > 0 {
 				p.mu.Unlock()
 				b, total = b[n:], total+n
+				if len(b) == 0 {
+					// Done: the peer may read it all and close at once,
+					// which must not turn this write into a failure.
+					return total, nil
+				}
 				continue
 			}
 			wait := p.waitLocked()

@@ -1,0 +1,170 @@
+package httpev
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
+)
+
+// ServeHandler returns a request callback that serves h, any http.Handler
+// (an http.ServeMux, a router, a middleware chain), on httpev's engine, so
+// that existing net/http code can run behind Server.Listen next to CGI
+// callbacks, with httpev's limits, upload handling and threading model.
+//
+// The handler sees a regular *http.Request built from the CGI, with these
+// differences from net/http's own server:
+//
+//   - Form bodies are parsed by the engine before the handler runs:
+//     r.Form, r.PostForm and, for multipart, r.MultipartForm.Value are
+//     filled in (decoded as the CGI decodes them, LegacyCharset included)
+//     and r.Body is empty. Uploaded files are not in r.MultipartForm.File
+//     (r.FormFile reports http.ErrMissingFile): they are on disk already,
+//     reach them with RequestCGI(r).File(name). Other bodies are streamed
+//     from the connection as r.Body.
+//   - r.RemoteAddr honours Options.Backend (X-Real-IP); r.TLS is set on a
+//     TLS listener; r.Context() is the CGI's Context plus
+//     http.LocalAddrContextKey.
+//   - The ResponseWriter buffers like the CGI: output goes out when it
+//     passes Options.FlushThreshold, on Flush (http.Flusher and
+//     http.ResponseController work), or when the handler returns. A write
+//     that would pass Options.MaxBuffered waits for the client on a
+//     Threading-on listener; on a Threading-off one it cannot wait and
+//     fails with ErrBufferFull, so serve handlers that write large
+//     responses with Threading on.
+//   - Without a Content-Type the first written bytes are sniffed, as in
+//     net/http, but an empty 200 response still gets the engine's
+//     text/html. 1xx responses and trailers are not sent. Hijack hands over
+//     the connection (CGI.GiveUpHandle), so WebSocket libraries work.
+//   - panic(http.ErrAbortHandler) drops the request (CGI.Drop); other
+//     panics are recovered by the engine as for any callback.
+//
+// The handler runs where any callback runs: with ListenOptions.Threading
+// off on the Server's single loop goroutine, one at a time, so it must
+// not block, which rules out reading a streamed r.Body or anything slow;
+// handlers written for net/http usually expect their own goroutine and
+// should be served with Threading on. Building the request costs a few
+// allocations per header and form field.
+func ServeHandler(h http.Handler) func(*CGI) {
+	return func(c *CGI) {
+		w := &responseWriter{c: c, header: make(http.Header)}
+		r := newHTTPRequest(c)
+		returned := false
+		defer func() {
+			if returned {
+				w.finish()
+				return
+			}
+			switch v := recover(); v {
+			case nil: // runtime.Goexit, as from t.FailNow: let it go on
+			case http.ErrAbortHandler:
+				c.Drop()
+			default:
+				panic(v)
+			}
+		}()
+		h.ServeHTTP(w, r)
+		returned = true
+	}
+}
+
+type cgiContextKey struct{}
+
+// RequestCGI returns the CGI behind a request made by ServeHandler, for
+// what the http.Request does not carry: received files (File, Files),
+// Keep, Stream and the rest of the CGI API. It returns nil for a request
+// that did not come from ServeHandler.
+func RequestCGI(r *http.Request) *CGI {
+	c, _ := r.Context().Value(cgiContextKey{}).(*CGI)
+	return c
+}
+
+// RequestHeader returns the request's header fields, names in canonical
+// form, values in arrival order: the raw material of the HTTP_* variables,
+// for code that wants an http.Header rather than CGI names. The map is a
+// copy.
+func (q *CGI) RequestHeader() http.Header {
+	fields := q.cn.req.Headers
+	h := make(http.Header, len(fields))
+	for _, f := range fields {
+		k := textproto.CanonicalMIMEHeaderKey(string(f.Name))
+		h[k] = append(h[k], string(f.Value))
+	}
+	return h
+}
+
+// newHTTPRequest builds the net/http view of a CGI.
+func newHTTPRequest(c *CGI) *http.Request {
+	req := &c.cn.req
+	uri := c.Env("REQUEST_URI")
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		u = &url.URL{Path: c.Path(), RawQuery: c.Env("QUERY_STRING")}
+	}
+	header := c.RequestHeader()
+	delete(header, "Host")
+	r := &http.Request{
+		Method: c.Method(), URL: u, RequestURI: uri,
+		Proto: string(req.Proto), ProtoMajor: req.Major, ProtoMinor: req.Minor,
+		Header: header, Host: string(req.Host), Close: req.Close,
+		RemoteAddr: c.RemoteAddr().String(),
+		Body:       http.NoBody,
+	}
+	if req.Chunked {
+		r.TransferEncoding = []string{"chunked"}
+		delete(header, "Transfer-Encoding")
+	}
+	media, _, _ := mime.ParseMediaType(c.Env("CONTENT_TYPE"))
+	parsed := media == "application/x-www-form-urlencoded" || media == "multipart/form-data" ||
+		rawBodyFile(c)
+	switch {
+	case parsed:
+	case req.Chunked:
+		r.ContentLength = -1
+		r.Body = io.NopCloser(c.Body())
+	case req.ContentLength > 0:
+		r.ContentLength = req.ContentLength
+		r.Body = io.NopCloser(c.Body())
+	}
+	r.Form, r.PostForm = formValues(c)
+	if media == "multipart/form-data" {
+		r.MultipartForm = &multipart.Form{Value: r.PostForm, File: map[string][]*multipart.FileHeader{}}
+	}
+	if cs, ok := c.Conn().(interface{ ConnectionState() tls.ConnectionState }); ok {
+		st := cs.ConnectionState()
+		r.TLS = &st
+	}
+	ctx := context.WithValue(c.Context(), cgiContextKey{}, c)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.Conn().LocalAddr())
+	return r.WithContext(ctx)
+}
+
+// rawBodyFile reports a body the engine put into a temp file
+// (ListenOptions.RawBodyToFile): it shows up as a file without a field.
+func rawBodyFile(c *CGI) bool {
+	for _, f := range c.Files() {
+		if f.FieldName() == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// formValues returns the CGI's parameters the way net/http's ParseForm
+// arranges them: PostForm the body's, Form the body's first, then the
+// query's.
+func formValues(c *CGI) (form, post url.Values) {
+	form, post = url.Values{}, url.Values{}
+	for _, name := range c.ParamNames() {
+		p := c.Post(name)
+		if len(p) > 0 {
+			post[name] = p
+		}
+		form[name] = append(append([]string(nil), p...), c.Get(name)...)
+	}
+	return form, post
+}

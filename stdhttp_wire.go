@@ -1,0 +1,182 @@
+package httpev
+
+import (
+	"io"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// send writes the request head to the engine and starts copying the body,
+// if any, in its own goroutine, so that the engine may answer before the
+// body is all in (an early 413, a streaming reply). It reports false when
+// the engine is already gone.
+func (x *exchange) send() bool {
+	r := x.r
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	chunked := hasBody && r.ContentLength <= 0
+	bp := x.h.bufs.Get().(*[]byte)
+	head := appendRequestHead((*bp)[:0], r, hasBody, chunked)
+	_, err := x.conn.Write(head)
+	if err != nil || !hasBody {
+		x.h.bufs.Put(bp)
+		return err == nil
+	}
+	if r.ProtoMajor == 1 {
+		// HTTP/1 handlers may not read the body once they write, unless
+		// asked: the engine answers while it reads.
+		_ = http.NewResponseController(x.w).EnableFullDuplex()
+	}
+	x.bodyDone = make(chan struct{})
+	go func() {
+		defer close(x.bodyDone)
+		defer x.h.bufs.Put(bp)
+		if chunked {
+			x.bodyErr = x.copyChunked(*bp)
+		} else {
+			x.bodyErr = x.copyLength(*bp, r.ContentLength)
+		}
+		if x.bodyErr != nil {
+			x.conn.Close() // the engine sees the body end early
+		}
+	}()
+	return true
+}
+
+func (x *exchange) copyLength(buf []byte, n int64) error {
+	m, err := io.CopyBuffer(writerOnly{x.conn}, io.LimitReader(x.r.Body, n), buf)
+	if err == nil && m < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// copyChunked sends the body with chunked coding, one Write per chunk: the
+// size line is put in front of the data in buf and the CRLF after it.
+func (x *exchange) copyChunked(buf []byte) error {
+	const room = 10 // "7ffe\r\n" and more: hex digits of len(buf) plus CRLF
+	for {
+		n, err := x.r.Body.Read(buf[room : len(buf)-2])
+		if n > 0 {
+			line := strconv.AppendInt(buf[:0:room], int64(n), 16)
+			line = append(line, '\r', '\n')
+			start := room - len(line)
+			copy(buf[start:], line)
+			end := room + n
+			buf[end], buf[end+1] = '\r', '\n'
+			if _, werr := x.conn.Write(buf[start : end+2]); werr != nil {
+				return nil // the engine answered and closed; not the body's fault
+			}
+		}
+		if err == io.EOF {
+			_, werr := x.conn.Write([]byte("0\r\n\r\n"))
+			_ = werr // as above
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// writerOnly hides a writer's other methods from io.CopyBuffer.
+type writerOnly struct{ io.Writer }
+
+// appendRequestHead writes r's request line and headers as the engine will
+// parse them: HTTP/1.1, path-and-query target (after any StripPrefix), the
+// end-to-end headers, framing for the body and Connection: close.
+func appendRequestHead(b []byte, r *http.Request, hasBody, chunked bool) []byte {
+	target := r.URL.RequestURI()
+	if target == "" {
+		target = "/"
+	}
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\n"...)
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	if host != "" {
+		b = appendWireHeader(b, "Host", host)
+	}
+	drop := connectionTokens(r.Header)
+	for k, vs := range r.Header {
+		if isHopByHop(k) || drop[textproto.CanonicalMIMEHeaderKey(k)] ||
+			strings.EqualFold(k, "Host") || strings.EqualFold(k, "Content-Length") ||
+			strings.EqualFold(k, "Expect") {
+			continue
+		}
+		for _, v := range vs {
+			b = appendWireHeader(b, k, v)
+		}
+	}
+	switch {
+	case chunked:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case hasBody:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, r.ContentLength, 10)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "Connection: close\r\n\r\n"...)
+}
+
+// appendWireHeader writes one field line. net/http has already refused
+// CR and LF in names and values; dropping them again costs nothing and
+// keeps a hand-built request from splitting the head.
+func appendWireHeader(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c != '\r' && c != '\n' {
+			b = append(b, c)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// isHopByHop reports the fields that describe one connection rather than
+// the message (RFC 9110 section 7.6.1), plus Proxy-Connection, which some
+// clients still send.
+func isHopByHop(k string) bool {
+	switch textproto.CanonicalMIMEHeaderKey(k) {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer",
+		"Transfer-Encoding", "Upgrade", "Http2-Settings":
+		return true
+	}
+	return false
+}
+
+// connectionTokens returns the fields a Connection header declares
+// hop-by-hop.
+func connectionTokens(h http.Header) map[string]bool {
+	vs := h.Values("Connection")
+	if len(vs) == 0 {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, v := range vs {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				m[textproto.CanonicalMIMEHeaderKey(tok)] = true
+			}
+		}
+	}
+	return m
+}
+
+// copyResponseHeader passes the engine's response fields to net/http,
+// replacing what middleware set before (the engine's answer is the
+// handler's), without the connection-level ones.
+func copyResponseHeader(dst, src http.Header) {
+	drop := connectionTokens(src)
+	for k, vs := range src {
+		if isHopByHop(k) || drop[k] {
+			continue
+		}
+		dst[k] = vs
+	}
+}
