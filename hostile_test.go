@@ -342,6 +342,7 @@ func TestEndlessInputCutAtLimit(t *testing.T) {
 		{"header lines", garbage{prefix: "GET / HTTP/1.1\r\nHost: x\r\n", line: "X-A: 1\r\n"}, 431, false},
 		{"chunk-size line", garbage{prefix: chunked, filler: '0'}, 400, true},
 		{"chunk extension", garbage{prefix: chunked + "5;ext=", filler: 'a'}, 400, true},
+		{"tiny chunks with big extensions", garbage{prefix: chunked, line: "1;e=" + strings.Repeat("a", 1000) + "\r\nx\r\n"}, 400, true},
 		{"trailer section", garbage{prefix: chunked + "0\r\n", line: "X-T: 1\r\n"}, 431, true},
 		{"chunked form body", garbage{prefix: chunked, line: "1000\r\n" + strings.Repeat("a", 0x1000) + "\r\n"}, 413, true},
 		{"multipart part header", garbage{prefix: mp + "--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\nX: ", filler: 'a'}, 413, true},

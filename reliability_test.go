@@ -85,8 +85,43 @@ func serverConns(srv *Server) int {
 // requireNoConns waits for the server to have dropped every connection.
 func requireNoConns(t testing.TB, srv *Server, within time.Duration) {
 	t.Helper()
-	require.Eventually(t, func() bool { return serverConns(srv) == 0 }, within, 10*time.Millisecond,
-		"server still holds connections")
+	deadline := time.Now().Add(within)
+	for serverConns(srv) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("server still holds %d connections after %v; its goroutines:\n%s", serverConns(srv), within, stackSummary())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stackSummary groups the package's goroutines by where they wait.
+func stackSummary() string {
+	count := map[string]int{}
+	for _, g := range strings.Split(allStacks(), "\n\n") {
+		if !strings.Contains(g, "github.com/httpev/httpev.") {
+			continue
+		}
+		lines := strings.Split(g, "\n")
+		state := lines[0]
+		if i := strings.Index(state, "["); i >= 0 {
+			state = state[i:]
+		}
+		var frames []string
+		for _, l := range lines[1:] {
+			if !strings.HasPrefix(l, "\t") && len(frames) < 6 {
+				if i := strings.LastIndex(l, "("); i > 0 {
+					l = l[:i]
+				}
+				frames = append(frames, l)
+			}
+		}
+		count[state+" "+strings.Join(frames, " < ")]++
+	}
+	var b strings.Builder
+	for k, n := range count {
+		fmt.Fprintf(&b, "%5d %s\n", n, k)
+	}
+	return b.String()
 }
 
 // highWater tracks the maximum of a gauge that goes up and down.
