@@ -322,6 +322,37 @@ func TestHTTPHandlerClientGone(t *testing.T) {
 	})
 }
 
+// TestHTTPHandlerNoSpuriousOnError checks that completed requests do not
+// look like clients that left, even when the callback watches its
+// Context (which makes the engine watch the connection).
+func TestHTTPHandlerNoSpuriousOnError(t *testing.T) {
+	threadingModes(t, func(t *testing.T, threading bool) {
+		var mu sync.Mutex
+		var errs []error
+		lo := httpev.ListenOptions{Threading: threading, OnError: func(c *httpev.CGI) {
+			mu.Lock()
+			errs = append(errs, c.Err())
+			mu.Unlock()
+		}}
+		srv, err := httpev.New(httpev.Options{TmpPath: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		h, err := httpev.NewHTTPHandler(srv, func(c *httpev.CGI) {
+			_ = c.Context()
+			c.Print("ok")
+		}, lo)
+		require.NoError(t, err)
+		for range 500 {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			require.Equal(t, "ok", rec.Body.String())
+		}
+		require.NoError(t, srv.Close())
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Empty(t, errs)
+	})
+}
+
 func TestHTTPHandlerErrors(t *testing.T) {
 	base, h := newBridge(t, httpev.Options{MaxURL: 64}, httpev.ListenOptions{}, func(c *httpev.CGI) {
 		if c.Path() == "/drop" {
@@ -550,4 +581,76 @@ func TestBridgeBothWays(t *testing.T) {
 	resp, body := fetch(t, req)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, `title=round form=["trip"]`, body)
+}
+
+// BenchmarkHTTPHandler measures the bridge alone: ServeHTTP with a
+// recorder, no sockets, against the same callback's work done by a plain
+// http.HandlerFunc.
+func BenchmarkHTTPHandler(b *testing.B) {
+	for _, threading := range []bool{false, true} {
+		b.Run(fmt.Sprintf("threading=%v", threading), func(b *testing.B) {
+			srv, err := httpev.New(httpev.Options{TmpPath: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+			require.NoError(b, err)
+			defer srv.Close()
+			h, err := httpev.NewHTTPHandler(srv, func(c *httpev.CGI) { c.Printf("hello %s\n", c.Param("name")) },
+				httpev.ListenOptions{Threading: threading})
+			require.NoError(b, err)
+			req := httptest.NewRequest("GET", "/?name=bench", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatal(rec.Code)
+				}
+			}
+		})
+	}
+	b.Run("plain net/http handler", func(b *testing.B) {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "hello %s\n", r.FormValue("name")) })
+		req := httptest.NewRequest("GET", "/?name=bench", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			req.Form = nil
+			h.ServeHTTP(httptest.NewRecorder(), req)
+		}
+	})
+}
+
+// BenchmarkBridgeOverLoopback compares whole requests over loopback TCP:
+// httpev serving the socket itself, the same callback behind net/http
+// through HTTPHandler, and net/http alone.
+func BenchmarkBridgeOverLoopback(b *testing.B) {
+	srv, err := httpev.New(httpev.Options{TmpPath: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(b, err)
+	defer srv.Close()
+	cb := func(c *httpev.CGI) { c.Printf("hello %s\n", c.Param("name")) }
+	l, err := srv.Listen("127.0.0.1:0", cb, httpev.ListenOptions{})
+	require.NoError(b, err)
+	h, err := httpev.NewHTTPHandler(srv, cb, httpev.ListenOptions{})
+	require.NoError(b, err)
+	bridged := httptest.NewServer(h)
+	defer bridged.Close()
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s\n", r.FormValue("name"))
+	}))
+	defer plain.Close()
+	for _, tc := range []struct{ name, url string }{
+		{"httpev", "http://" + l.Addr().String()},
+		{"net/http+HTTPHandler", bridged.URL},
+		{"net/http", plain.URL},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer c.CloseIdleConnections()
+			for b.Loop() {
+				resp, err := c.Get(tc.url + "/?name=bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
 }

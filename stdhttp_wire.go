@@ -6,24 +6,42 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+
+	"github.com/httpev/httpev/internal/memconn"
 )
 
-// send writes the request head to the engine and starts copying the body,
-// if any, in its own goroutine, so that the engine may answer before the
-// body is all in (an early 413, a streaming reply). It reports false when
-// the engine is already gone.
-func (x *exchange) send() bool {
+// writeHead formats the request head and, when it fits the connection's
+// buffer, writes it at once, before the engine is even connected.
+func (x *exchange) writeHead() {
 	r := x.r
-	hasBody := r.Body != nil && r.Body != http.NoBody
-	chunked := hasBody && r.ContentLength <= 0
+	x.hasBody = r.Body != nil && r.Body != http.NoBody
+	x.chunked = x.hasBody && r.ContentLength <= 0
 	bp := x.h.bufs.Get().(*[]byte)
-	head := appendRequestHead((*bp)[:0], r, hasBody, chunked)
-	_, err := x.conn.Write(head)
-	if err != nil || !hasBody {
+	*bp = appendRequestHead((*bp)[:0], r, x.hasBody, x.chunked)
+	if len(*bp) <= memconn.DefaultBufferSize {
+		_, _ = x.conn.Write(*bp) // cannot fail: nobody has the other end yet
+		*bp = (*bp)[:0]
+	}
+	x.head = bp
+}
+
+// send writes what is left of the request head to the engine and starts
+// copying the body, if any, in its own goroutine, so that the engine may
+// answer before the body is all in (an early 413, a streaming reply). It
+// reports false when the engine is already gone.
+func (x *exchange) send() bool {
+	bp := x.head
+	x.head = nil
+	var err error
+	if len(*bp) > 0 {
+		_, err = x.conn.Write(*bp)
+	}
+	*bp = (*bp)[:cap(*bp)]
+	if err != nil || !x.hasBody {
 		x.h.bufs.Put(bp)
 		return err == nil
 	}
-	if r.ProtoMajor == 1 {
+	if x.r.ProtoMajor == 1 {
 		// HTTP/1 handlers may not read the body once they write, unless
 		// asked: the engine answers while it reads.
 		_ = http.NewResponseController(x.w).EnableFullDuplex()
@@ -32,10 +50,10 @@ func (x *exchange) send() bool {
 	go func() {
 		defer close(x.bodyDone)
 		defer x.h.bufs.Put(bp)
-		if chunked {
+		if x.chunked {
 			x.bodyErr = x.copyChunked(*bp)
 		} else {
-			x.bodyErr = x.copyLength(*bp, r.ContentLength)
+			x.bodyErr = x.copyLength(*bp, x.r.ContentLength)
 		}
 		if x.bodyErr != nil {
 			x.conn.Close() // the engine sees the body end early

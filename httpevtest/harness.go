@@ -14,9 +14,8 @@ import (
 )
 
 // Harness serves one request callback for a test. Requests reach it
-// through httpev.HTTPHandler, in memory, so each Do costs what a small
-// request over loopback costs, minus the sockets: some 10 to 20 µs plus
-// the callback.
+// through httpev.HTTPHandler, in memory: each Do costs about 20 µs plus
+// the callback, and opens no socket, so tests can run in parallel freely.
 type Harness struct {
 	t       testing.TB
 	srv     *httpev.Server

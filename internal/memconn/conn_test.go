@@ -221,3 +221,17 @@ func TestDrainedBufferReleased(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, a.out.buf)
 }
+
+// TestDeadlineMovedLater checks that the re-armed timer does not fire at
+// the earlier deadline.
+func TestDeadlineMovedLater(t *testing.T) {
+	a, _ := pair(0)
+	require.NoError(t, a.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+	require.NoError(t, a.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+	time.Sleep(60 * time.Millisecond)
+	assert.False(t, a.rdl.expired())
+	start := time.Now()
+	_, err := a.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	assert.Greater(t, time.Since(start), 150*time.Millisecond)
+}
