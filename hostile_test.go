@@ -439,3 +439,41 @@ func TestTooLargeFormToHTTPClient(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// TestPipelineFloodNeverRead: a client pipelines requests without end and
+// never reads a response. The server answers one request at a time, so once
+// the client's socket buffers are full it stalls on a write, WriteTimeout
+// drops it, and memory stays bounded however much the client sent.
+func TestPipelineFloodNeverRead(t *testing.T) {
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
+			leakCheck(t)
+			const wto = 300 * time.Millisecond
+			var served atomic.Int64
+			srv, l, base := testServer(t, Options{WriteTimeout: wto}, ListenOptions{Threading: threading}, func(c *CGI) {
+				served.Add(1)
+				c.Print(strings.Repeat("r", 1000))
+			})
+			d := net.Dialer{Control: smallRecvBuf}
+			c, err := d.Dial("tcp", l.Addr().String())
+			require.NoError(t, err)
+			defer c.Close()
+			var sent int
+			m := measureMem(func() {
+				sent = sendGarbage(c, garbage{line: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"}, 50<<20)
+			})
+			t.Logf("sent %d KB of pipelined requests, %d answered before the drop; %s", sent>>10, served.Load(), m)
+			assert.Less(t, sent, 50<<20, "the server stopped taking requests")
+			// Allocations grow with the requests answered (a few KB each);
+			// what must stay bounded is what is held at once.
+			assert.Less(t, m.peak, uint64(8<<20), "heap bounded")
+			start := time.Now()
+			for serverConns(srv) > 0 && time.Since(start) < 5*time.Second {
+				time.Sleep(10 * time.Millisecond)
+			}
+			assert.Zero(t, serverConns(srv), "dropped by WriteTimeout")
+			resp, _ := get(t, base)
+			assert.Equal(t, 200, resp.StatusCode, "others are served")
+		})
+	}
+}
