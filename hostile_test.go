@@ -367,9 +367,12 @@ func TestEndlessInputCutAtLimit(t *testing.T) {
 			})
 			t.Logf("sent %d KB before the cut; %s", sent>>10, m)
 
-			assert.Less(t, sent, total, "the server cut the connection")
+			// The server answers at the limit and closes. (A lingering close,
+			// which discards input for a moment so the answer is not lost to
+			// a reset, may let all of it in; what counts is the answer, the
+			// close and the memory.)
 			assert.Equal(t, tc.status, status)
-			assert.True(t, closed, "connection closed")
+			assert.True(t, closed, "connection closed by the server")
 			m.assertBounded(t, 4<<20)
 			if tc.onError {
 				assert.Eventually(t, func() bool { return onErr.Load() == 1 }, 2*time.Second, 5*time.Millisecond, "OnError fires")
