@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,8 +21,8 @@ func TestFramingChoice(t *testing.T) {
 		switch c.Path() {
 		case "/small":
 			c.Print("small")
-		case "/big": // complete before the connection goroutine looks: one piece
-			c.Print(big)
+		case "/under-threshold": // never due before the finish: one piece
+			c.Print(big[:40<<10])
 		case "/big-slow": // past the threshold while still being produced
 			c.Print(big)
 			time.Sleep(100 * time.Millisecond)
@@ -44,7 +45,7 @@ func TestFramingChoice(t *testing.T) {
 		closes      bool
 	}{
 		{"/small", "1.1", false, "5", "small", false},
-		{"/big", "1.1", false, fmt.Sprint(len(big)), big, false},
+		{"/under-threshold", "1.1", false, fmt.Sprint(40 << 10), big[:40<<10], false},
 		{"/big-slow", "1.1", true, "", big + "!", false},
 		{"/big-slow", "1.0", false, "", big + "!", true},
 		{"/flushed", "1.1", true, "", "ab", false},
@@ -232,4 +233,31 @@ func TestTimer(t *testing.T) {
 	})
 	get(t, base)
 	assert.GreaterOrEqual(t, <-got, 20*time.Millisecond)
+}
+
+func TestNoSpuriousOnErrorAfterCompleteResponse(t *testing.T) {
+	var errs atomic.Int32
+	_, l, _ := testServer(t, Options{}, ListenOptions{OnError: func(c *CGI) { errs.Add(1) }}, func(c *CGI) {
+		_ = c.Context() // starts watching the socket
+		c.Print("done")
+	})
+	for range 300 {
+		conn, br := rawConn(t, l)
+		io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		readResponse(t, br, "GET")
+		conn.Close() // right after the whole response
+	}
+	time.Sleep(100 * time.Millisecond)
+	assert.Zero(t, errs.Load(), "a client closing after a complete response is not an error")
+}
+
+func TestEmptyContentTypeSendsNone(t *testing.T) {
+	_, l, _ := testServer(t, Options{}, ListenOptions{}, func(c *CGI) {
+		c.Header(http.Header{"Content-Type": {""}})
+	})
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, _ := readResponse(t, br, "GET")
+	_, has := resp.Header["Content-Type"]
+	assert.False(t, has)
 }

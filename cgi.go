@@ -47,6 +47,7 @@ type CGI struct {
 	frame     framing      // chosen when the head is sent
 	closeConn bool         // set only by the connection goroutine or before pump
 	kept      atomic.Bool
+	completed atomic.Bool // the whole response has been written
 	dropErr   error
 
 	rejected int    // status the server answered a rejected request with
@@ -148,6 +149,12 @@ func (q *CGI) Drop() {
 
 // clientGone records that the connection failed under the request.
 func (q *CGI) clientGone(err error) {
+	if q.completed.Load() {
+		// The whole response went out; a client closing now (or the
+		// background read noticing it) is the normal end, not an error.
+		q.cancelCtx()
+		return
+	}
 	q.mu.Lock()
 	first := q.dropErr == nil
 	if first {

@@ -29,7 +29,7 @@ type responseHead struct {
 // Header sets the response status and headers, the original's header().
 // With h nil the response is 200 with Content-Type text/html. A "Status"
 // entry sets the status as in a CGI script ("404" or "404 Not Found");
-// Content-Type replaces the default; every other entry is sent as given,
+// Content-Type replaces the default (an empty value sends none); every other entry is sent as given,
 // along with pending cookies. A Content-Length entry makes the server send
 // the body as is, without chunking. Calling Header is optional: a callback
 // that never calls it still answers 200 text/html. Calls after the head has

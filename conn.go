@@ -358,10 +358,15 @@ func (c *conn) pump(q *CGI) error {
 			// Temp files go before the response ends, so a client that has
 			// the whole answer never sees them on disk.
 			q.removeFiles()
+			// Set before the write: the client may read the end and close
+			// before send returns, and the background read must not take
+			// that for a client gone mid-response.
+			q.completed.Store(true)
 		}
 		werr := c.send(q, data, fin)
 		b.written(data, werr)
 		if werr != nil {
+			q.completed.Store(false)
 			return werr
 		}
 		if fin {

@@ -158,7 +158,10 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	for k, vs := range r.header {
 		switch {
 		case strings.EqualFold(k, "Content-Type"):
-			haveType = true
+			haveType = true // an empty value asks for no Content-Type at all
+			if len(vs) == 1 && vs[0] == "" {
+				continue
+			}
 		case strings.EqualFold(k, "Server"):
 			haveServer = true
 		case strings.EqualFold(k, "Date"):
