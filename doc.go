@@ -43,6 +43,17 @@
 //	$file->{name}, {size}, {path}            MultipartFile.Name, Size, Path
 //	$file->fh, $file->save($dst)             MultipartFile.Open, Save (OpenAsync, SaveAsync)
 //	HTTP::Server::EV::IO::Blocking / ::AIO   BlockingIO / AsyncIO (Options.IO)
+//	SimpleHTTP HANDLERS / SETHANDLERS        NewHandlerTable, HandlerTable.SetHandlers, Server.ListenHandlers
+//	SimpleHTTP STREAM (dont_flush)           CGI.Stream (CGI.Keep + Flush + Close)
+//	SimpleHTTP SETCLOSEHANDLER               CGI.AddCloseHandler
+//	SimpleHTTP LOGHANDLER / LOG2HANDLER      ListenOptions.OnRequestLog / OnResponseLog, AccessLog
+//	SimpleHTTP SHUTDOWN [GRACEFUL]           Server.Close / Shutdown, PortListener.Close / Shutdown
+//
+// # Fitting in with net/http
+//
+// NewHTTPHandler mounts a CGI callback in a net/http server; ServeHandler
+// serves an http.Handler on httpev's engine; package httpevtest runs
+// callbacks in tests without opening a port.
 //
 // # Threading
 //
