@@ -1,0 +1,106 @@
+// Command hello is the server side of the benchmark suite: one program that
+// serves the same two endpoints with httpev, net/http or fasthttp, so the
+// servers differ only in the library.
+//
+//	GET /          200, text/html, "Just another Perl server\n" (25 bytes)
+//	POST /upload   multipart/form-data: every file part is streamed to a temp
+//	               file while hashed with SHA-256; the reply has one line
+//	               "<bytes> <sha256hex>" per file
+//
+// It prints "pid=<pid> addr=<host:port>" once listening and exits cleanly on
+// SIGTERM or SIGINT. -cpuprofile and -memprofile write pprof profiles
+// covering the whole run, written at exit; -pprof serves net/http/pprof and
+// expvar (runtime.MemStats at /debug/vars) on a side address, for looking at
+// a server while it holds idle connections.
+package main
+
+import (
+	"context"
+	_ "expvar" // /debug/vars on the -pprof address
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // /debug/pprof on the -pprof address
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+)
+
+// body is what every server answers GET / with.
+const body = "Just another Perl server\n"
+
+// server is one library's implementation of the two endpoints.
+type server interface {
+	// serve answers requests on ln until ctx ends, then stops.
+	serve(ctx context.Context, ln net.Listener) error
+}
+
+func main() {
+	kind := flag.String("server", "httpev", "httpev, httpev-serial, nethttp, fasthttp or fasthttp-form")
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	tmp := flag.String("tmp", os.TempDir(), "directory for received files")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memProfile := flag.String("memprofile", "", "write an allocation profile to this file at exit")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof and expvar on this address (e.g. 127.0.0.1:6060)")
+	flag.Parse()
+
+	var s server
+	switch *kind {
+	case "httpev":
+		s = &httpevServer{threading: true, tmp: *tmp}
+	case "httpev-serial":
+		s = &httpevServer{threading: false, tmp: *tmp}
+	case "nethttp":
+		s = &netHTTPServer{tmp: *tmp}
+	case "fasthttp":
+		s = &fastHTTPServer{stream: true, tmp: *tmp}
+	case "fasthttp-form":
+		s = &fastHTTPServer{stream: false, tmp: *tmp}
+	default:
+		log.Fatalf("hello: unknown -server %q", *kind)
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if *memProfile != "" {
+		defer writeHeapProfile(*memProfile)
+	}
+
+	if *pprofAddr != "" {
+		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("pid=%d addr=%s server=%s\n", os.Getpid(), ln.Addr(), *kind)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := s.serve(ctx, ln); err != nil {
+		log.Print(err)
+	}
+}
+
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Print(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		log.Print(err)
+	}
+}

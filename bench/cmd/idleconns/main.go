@@ -1,0 +1,101 @@
+// Command idleconns opens N keep-alive connections to a server, sends one
+// GET on each and reads its response, then holds them all open and idle so
+// the server's memory per idle connection can be measured.
+//
+// It prints "ready open=<n> failed=<n>" once every connection has been
+// answered, then holds them until SIGTERM/SIGINT or -hold has passed, and
+// exits. It stops by itself, so a killed script leaves nothing running.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "server address")
+	n := flag.Int("n", 10000, "connections to open")
+	parallel := flag.Int("parallel", 64, "connections being opened at once")
+	hold := flag.Duration("hold", 2*time.Minute, "longest time to hold the connections")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	req := []byte("GET / HTTP/1.1\r\nHost: " + *addr + "\r\nUser-Agent: idleconns\r\n\r\n")
+	conns := make([]net.Conn, *n)
+	var failed atomic.Int64
+	var firstErr sync.Once
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range *parallel {
+		wg.Go(func() {
+			for i := range work {
+				c, err := open(*addr, req)
+				if err != nil {
+					failed.Add(1)
+					firstErr.Do(func() { log.Printf("idleconns: %v", err) })
+					continue
+				}
+				conns[i] = c
+			}
+		})
+	}
+	start := time.Now()
+	for i := range conns {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	fmt.Printf("ready open=%d failed=%d elapsed=%s\n", int64(*n)-failed.Load(), failed.Load(),
+		time.Since(start).Round(time.Millisecond))
+
+	select {
+	case <-ctx.Done():
+	case <-time.After(*hold):
+	}
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// open dials, sends one request and reads the whole response, leaving the
+// connection idle and keep-alive.
+func open(addr string, req []byte) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 1024), nil)
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		if err == nil && (resp.StatusCode != 200 || resp.Close) {
+			err = fmt.Errorf("status %d, close %v", resp.StatusCode, resp.Close)
+		}
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, nil
+}
