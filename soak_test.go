@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +23,8 @@ import (
 
 // The long runs, behind the soak build tag: scripts/soak runs them and
 // prints their tables. SOAK_DURATION sets the mixed load's length (default
-// 60s); SOAK_REPORT names a file the Markdown tables are appended to.
+// 60s); SOAK_REPORT names a file the Markdown tables are appended to;
+// SOAK_HEAPPROFILE a file for a heap profile taken when the load is over.
 
 func soakDuration() time.Duration {
 	if d, err := time.ParseDuration(os.Getenv("SOAK_DURATION")); err == nil && d > 0 {
@@ -159,13 +161,6 @@ func TestSoakMixedLoad(t *testing.T) {
 	wg.Wait()
 	elapsed := time.Since(began)
 	peakHeap, peakGs := peaks.done()
-	requireNoConns(t, srv, 10*time.Second)
-	// A plain loop: assert.Eventually's own goroutine would be counted.
-	end := snapshot()
-	for deadline := time.Now().Add(10 * time.Second); end.goroutines > start.goroutines && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-		end = snapshot()
-	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Mixed load, %v, %d keep-alive clients per listener\n\n", elapsed.Round(time.Second), workers)
@@ -183,6 +178,22 @@ func TestSoakMixedLoad(t *testing.T) {
 		}
 	}
 	fmt.Fprintf(&b, "| | **total** | **%d** | **%d** | **%.0f** | | |\n\n", total, totalErrs, float64(total)/elapsed.Seconds())
+	lat = nil // the test's own latencies (8 bytes a request) are not the server's heap
+
+	requireNoConns(t, srv, 10*time.Second)
+	// A plain loop: assert.Eventually's own goroutine would be counted.
+	end := snapshot()
+	for deadline := time.Now().Add(10 * time.Second); end.goroutines > start.goroutines && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		end = snapshot()
+	}
+	if path := os.Getenv("SOAK_HEAPPROFILE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		require.NoError(t, pprof.WriteHeapProfile(f))
+		f.Close()
+	}
+
 	b.WriteString("| memory | start | peak | end |\n|---|---:|---:|---:|\n")
 	fmt.Fprintf(&b, "| heap in use | %s | %s | %s |\n", mb(start.heapInuse), mb(peakHeap), mb(end.heapInuse))
 	fmt.Fprintf(&b, "| heap live (after GC) | %s | | %s |\n", mb(start.heapAlloc), mb(end.heapAlloc))
