@@ -2,6 +2,7 @@ package httpev
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // Buffer is a request's output, the Go form of HTTP::Server::EV::Buffer.
@@ -19,6 +20,10 @@ import (
 // plus one spare slice of the same capacity (the double buffer that lets the
 // application write while the previous piece is on its way out).
 type Buffer struct {
+	// startPump, set while a Threading-on callback runs on the connection
+	// goroutine, starts a goroutine that sends output meanwhile; the first
+	// signal (threshold, Flush, FlushWait, failure) takes and runs it.
+	startPump atomic.Pointer[func()]
 	mu        sync.Mutex
 	data      []byte
 	spare     []byte
@@ -48,6 +53,9 @@ func (b *Buffer) init(threshold, max int, exec *executor, serial bool) {
 }
 
 func (b *Buffer) signal() {
+	if f := b.startPump.Swap(nil); f != nil {
+		(*f)()
+	}
 	select {
 	case b.wake <- struct{}{}:
 	default:

@@ -85,18 +85,23 @@ func newCGI(c *conn) *CGI {
 // run is the request callback's frame: panics become a 500 (or a cut
 // connection once headers are out) and the server keeps serving.
 func (q *CGI) run() {
+	if q.call() {
+		q.out.finish()
+	}
+}
+
+// call runs the callback; it reports whether the response is complete now
+// (the callback returned without Keep, or panicked).
+func (q *CGI) call() bool {
 	r := q.callCallback()
 	q.detachAll()
 	if r != nil {
 		q.srv.log.Error("httpev: request callback panicked", "panic", r.Value,
 			"uri", string(q.cn.req.Target), "stack", string(r.Stack))
 		q.internalError()
-		q.out.finish()
-		return
+		return true
 	}
-	if !q.kept.Load() {
-		q.out.finish()
-	}
+	return !q.kept.Load()
 }
 
 // callCallback runs the request callback and returns its panic, if any,

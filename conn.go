@@ -1,6 +1,7 @@
 package httpev
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -39,6 +40,9 @@ type conn struct {
 	gaveUp  atomic.Bool // the application owns the socket now
 	cur     atomic.Pointer[CGI]
 
+	startPump func() // Threading on: pump from another goroutine while the callback runs here
+	pumpDone  chan error
+
 	closeMu       sync.Mutex
 	closeHandlers []closeHandler
 	closeSeq      int
@@ -48,6 +52,13 @@ type conn struct {
 func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits}
 	c.cr.conn = nc
+	if l != nil && l.opts.Threading {
+		c.pumpDone = make(chan error, 1)
+		c.startPump = func() {
+			q := c.cur.Load()
+			go func() { c.pumpDone <- c.pump(q) }()
+		}
+	}
 	return c
 }
 
@@ -129,10 +140,10 @@ func (c *conn) waitIdle() error {
 		_ = c.nc.SetReadDeadline(time.Now().Add(cr.timeout))
 	}
 	c.srv.returnReadBuf(cr)
-	ok, err := c.waitReadable()
-	c.srv.takeReadBuf(cr)
-	cr.r, cr.w = 0, 0
+	ok, err := c.readIdle()
 	if !ok {
+		c.srv.takeReadBuf(cr)
+		cr.r, cr.w = 0, 0
 		return nil
 	}
 	if err != nil && c.closing.Load() && c.hasPending() {
@@ -292,8 +303,13 @@ func (c *conn) serveRequest(q *CGI) bool {
 		ip := q.remoteAddr().Addr().String()
 		c.l.exec.sync(func() { f(q, ip) })
 	}
-	c.l.exec.async(q.runFn)
-	err := c.pump(q)
+	var err error
+	if c.l.opts.Threading {
+		err = c.runHere(q)
+	} else {
+		c.l.exec.async(q.runFn)
+		err = c.pump(q)
+	}
 	if c.gaveUp.Load() {
 		return false
 	}
@@ -304,6 +320,29 @@ func (c *conn) serveRequest(q *CGI) bool {
 		return false
 	}
 	return c.keepAlive(q)
+}
+
+// runHere runs a Threading-on callback on the connection goroutine, which
+// has nothing else to do meanwhile: a response then costs no goroutine start
+// and no hand-off between goroutines. Output still never waits on the
+// network inside the callback: the first Flush, FlushWait, threshold
+// crossing or failure starts a goroutine that pumps while it goes on.
+func (c *conn) runHere(q *CGI) error {
+	e := &c.l.exec
+	if e.sem != nil {
+		_ = e.sem.Acquire(context.Background(), 1)
+		defer e.sem.Release(1)
+	}
+	q.out.startPump.Store(&c.startPump)
+	done := q.call()
+	started := q.out.startPump.Swap(nil) == nil
+	if done {
+		q.out.finish()
+	}
+	if started {
+		return <-c.pumpDone
+	}
+	return c.pump(q)
 }
 
 // dropRequest answers a request that failed before its callback ran and

@@ -4,7 +4,7 @@ package httpev
 
 type idleWaiter struct{}
 
-// waitReadable is not available here: idle connections keep their buffer.
-func (c *conn) waitReadable() (bool, error) { return false, nil }
+// readIdle is not available here: idle connections keep their buffer.
+func (c *conn) readIdle() (bool, error) { return false, nil }
 
 func (c *conn) hasPending() bool { return false }

@@ -4,26 +4,33 @@ package httpev
 
 import (
 	"errors"
+	"io"
 	"os"
 	"syscall"
 )
 
-// idleWaiter waits until a connection has bytes to read (or EOF, or an
-// error) without reading any, so an idle keep-alive connection can wait
-// with no read buffer at all: the buffer goes back to the pool and is taken
-// again only when the next request arrives. Its parts are built once per
-// connection so waiting allocates nothing.
+// idleWaiter reads the first bytes of the next request on an idle
+// connection into a read buffer taken from the pool only once they are
+// there: the buffer is taken inside the raw read and given back when the
+// socket has nothing yet, so an idle keep-alive connection waits with no
+// read buffer and the wait costs no system call beyond the reads a plain
+// Read would make. Its parts are built once per connection so waiting
+// allocates nothing.
 type idleWaiter struct {
 	rc   syscall.RawConn
-	peek func(fd uintptr) bool
+	read func(fd uintptr) bool
+	n    int
+	err  error
 	buf  [1]byte
 }
 
-// wait blocks until readable, honouring the read deadline. ok is false
-// when the connection cannot be waited on this way (TLS, in-memory
-// connections); the caller then reads as usual.
-func (c *conn) waitReadable() (ok bool, err error) {
+// readIdle waits for and reads the next bytes into a fresh read buffer,
+// honouring the read deadline. ok is false when the connection cannot be
+// read this way (TLS, in-memory connections): then nothing was read and no
+// buffer taken.
+func (c *conn) readIdle() (ok bool, err error) {
 	w := &c.idleWait
+	cr := &c.cr
 	if w.rc == nil {
 		sc, isSys := c.nc.(syscall.Conn)
 		if !isSys {
@@ -32,12 +39,37 @@ func (c *conn) waitReadable() (ok bool, err error) {
 		if w.rc, err = sc.SyscallConn(); err != nil {
 			return false, nil
 		}
-		w.peek = func(fd uintptr) bool {
-			_, _, e := syscall.Recvfrom(int(fd), w.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			return !errors.Is(e, syscall.EAGAIN)
+		w.read = func(fd uintptr) bool {
+			c.srv.takeReadBuf(cr)
+			for {
+				w.n, w.err = syscall.Read(int(fd), cr.buf)
+				if w.err != syscall.EINTR {
+					break
+				}
+			}
+			if w.err == syscall.EAGAIN {
+				c.srv.returnReadBuf(cr)
+				return false
+			}
+			return true
 		}
 	}
-	err = w.rc.Read(w.peek)
+	w.n, w.err = 0, nil
+	err = w.rc.Read(w.read)
+	if cr.buf == nil {
+		c.srv.takeReadBuf(cr)
+	}
+	cr.r, cr.w = 0, 0
+	if err == nil {
+		switch {
+		case w.err != nil:
+			err = os.NewSyscallError("read", w.err)
+		case w.n == 0:
+			err = io.EOF
+		default:
+			cr.w = w.n
+		}
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return true, errTimeout
 	}

@@ -371,9 +371,6 @@ func TestMaxCallbacksBound(t *testing.T) {
 // every callback slot is taken (here the only one, its own) must not hang:
 // OnError is queued behind the semaphore the caller itself holds.
 func TestMaxCallbacksDropInsideCallback(t *testing.T) {
-	knownBug(t, "threading.go executor.async acquires Options.MaxCallbacks' semaphore for every callback, "+
-		"including OnError queued by CGI.Drop (and FlushWait/OpenAsync/SaveAsync completions) from inside "+
-		"a callback that holds a slot; with all slots held this deadlocks")
 	leakCheck(t)
 	onErr := make(chan error, 4)
 	srv, l, _ := testServer(t, Options{MaxCallbacks: 1}, ListenOptions{Threading: true,

@@ -1,7 +1,6 @@
 package httpev
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -117,24 +116,20 @@ func callSafely(log *slog.Logger, f func()) {
 type executor struct {
 	serial *loop           // Threading off: the server's loop
 	wg     *conc.WaitGroup // Threading on: tracks callback goroutines
-	sem    *semaphore.Weighted
+	sem    *semaphore.Weighted // Options.MaxCallbacks, for request callbacks only
 	log    *slog.Logger
 }
 
 // async runs f without waiting for it: on the loop, or in a new goroutine.
+// It never waits for a MaxCallbacks slot: what it runs (OnError, close
+// handlers, completions, logs) is often queued by a callback that holds a
+// slot itself, and waiting there could deadlock. Request callbacks take
+// their slot in conn.runHere.
 func (e *executor) async(f func()) {
 	if e.serial != nil {
 		if !e.serial.submit(f) {
 			callSafely(e.log, f) // server stopping: run inline rather than lose it
 		}
-		return
-	}
-	if e.sem != nil {
-		_ = e.sem.Acquire(context.Background(), 1)
-		e.wg.Go(func() {
-			defer e.sem.Release(1)
-			callSafely(e.log, f)
-		})
 		return
 	}
 	e.wg.Go(func() { callSafely(e.log, f) })
