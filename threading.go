@@ -114,8 +114,8 @@ func callSafely(log *slog.Logger, f func()) {
 
 // executor decides where a listener's callbacks run.
 type executor struct {
-	serial *loop           // Threading off: the server's loop
-	wg     *conc.WaitGroup // Threading on: tracks callback goroutines
+	serial *loop               // Threading off: the server's loop
+	wg     *conc.WaitGroup     // Threading on: tracks callback goroutines
 	sem    *semaphore.Weighted // Options.MaxCallbacks, for request callbacks only
 	log    *slog.Logger
 }
