@@ -28,5 +28,10 @@ var (
 	// ErrHandleGivenUp is returned by output calls after GiveUpHandle.
 	ErrHandleGivenUp = errors.New("httpev: connection handed to the application")
 
+	// ErrCallbackPanicked is the cause of an upload failed because one of
+	// its callbacks (OnMultipart, OnFileOpen, OnFileWrite, OnFileReceived)
+	// panicked; the client got 500 and the request callback did not run.
+	ErrCallbackPanicked = errors.New("httpev: upload callback panicked")
+
 	errTimeout = errors.New("httpev: timed out waiting for the client")
 )

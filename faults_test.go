@@ -353,10 +353,6 @@ func TestPanicInUploadCallback(t *testing.T) {
 	for _, hook := range hooks {
 		for _, threading := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/threading=%v", hook.name, threading), func(t *testing.T) {
-				knownBug(t, "upload.go runs OnMultipart/OnFileOpen/OnFileWrite/OnFileReceived through exec.sync, "+
-					"whose callSafely only logs a panic: the upload carries on and the request callback runs and "+
-					"answers 200 as if nothing happened; the panic should fail the upload (500, OnError), as a "+
-					"panic in the request callback does")
 				leakCheck(t)
 				tmp := t.TempDir()
 				var rec errRecorder
@@ -369,7 +365,7 @@ func TestPanicInUploadCallback(t *testing.T) {
 				})
 				status, _ := postRaw(t, l.Addr().String(), multipartHead(ct, len(body)), body)
 				assert.Equal(t, 500, status)
-				assert.NotNil(t, rec.waitErr(t))
+				assert.ErrorIs(t, rec.waitErr(t), ErrCallbackPanicked)
 				assert.False(t, ran.Load(), "the request callback must not run after an upload callback panicked")
 				assert.Eventually(t, func() bool { return len(tmpEntries(t, tmp)) == 0 }, 2*time.Second, 10*time.Millisecond)
 				_, got := get(t, base)

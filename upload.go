@@ -44,15 +44,15 @@ var errDisk = errors.New("httpev: writing received file")
 // upload receives one multipart body for one request: it is the
 // multipart.Handler, and its methods run on the connection goroutine.
 type upload struct {
-	c       *conn
-	q       *CGI
-	buf     *uploadBuf
-	fields  int
-	total   int64
-	field   []byte // value of the form field being received
-	file    *MultipartFile
-	fw      FileWriter
-	diskErr atomic.Pointer[error]
+	c        *conn
+	q        *CGI
+	buf      *uploadBuf
+	fields   int
+	total    int64
+	field    []byte // value of the form field being received
+	file     *MultipartFile
+	fw       FileWriter
+	asyncErr atomic.Pointer[error] // first failure of a file write or its OnFileWrite, set by the writer
 }
 
 // readMultipart streams a multipart/form-data body: fields into memory up to
@@ -66,7 +66,9 @@ func (c *conn) readMultipart(q *CGI) (int, error) {
 		return 413, fmt.Errorf("%w: body of %d bytes", ErrTooLarge, c.req.ContentLength)
 	}
 	if f := c.l.opts.OnMultipart; f != nil {
-		c.l.exec.sync(func() { f(q) })
+		if err := hook(&c.l.exec, "OnMultipart", func() { f(q) }); err != nil {
+			return uploadStatus(err), err
+		}
 	}
 	u := &upload{c: c, q: q}
 	p := multipart.NewParser(boundary, multipart.Limits{}, u)
@@ -109,13 +111,29 @@ func (c *conn) readRawToFile(q *CGI) (int, error) {
 	return uploadStatus(err), err
 }
 
+// hook runs an upload callback in its listener's executor. A panic in it
+// (logged by the executor) fails the upload as a panic in the request
+// callback fails the request: the body was not handled as the application
+// meant, so answering 200 from the request callback would hide the fault.
+func hook(e *executor, name string, f func()) error {
+	panicked := true
+	e.sync(func() {
+		f()
+		panicked = false
+	})
+	if panicked {
+		return fmt.Errorf("%w: %s", ErrCallbackPanicked, name)
+	}
+	return nil
+}
+
 func uploadStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrTooLarge), errors.Is(err, multipart.ErrHeaderTooLarge):
 		return 413
 	case errors.Is(err, syscall.ENOSPC):
 		return 507
-	case errors.Is(err, errDisk):
+	case errors.Is(err, errDisk), errors.Is(err, ErrCallbackPanicked):
 		return 500
 	case errors.Is(err, ErrDropped):
 		return 0
@@ -195,7 +213,7 @@ func drainEpilogue(body io.Reader) error {
 }
 
 func (u *upload) failure() error {
-	if e := u.diskErr.Load(); e != nil {
+	if e := u.asyncErr.Load(); e != nil {
 		return *e
 	}
 	return u.q.Err()
@@ -227,7 +245,7 @@ func (u *upload) PartBegin(p *multipart.Part) error {
 	u.q.files = append(u.q.files, f)
 	u.q.mu.Unlock()
 	if cb := u.c.l.opts.OnFileOpen; cb != nil {
-		u.c.l.exec.sync(func() { cb(u.q, f) })
+		return hook(&u.c.l.exec, "OnFileOpen", func() { cb(u.q, f) })
 	}
 	return nil
 }
@@ -258,12 +276,14 @@ func (u *upload) PartData(p *multipart.Part, data []byte) error {
 		defer buf.release()
 		if err != nil {
 			e := fmt.Errorf("%w: %w", errDisk, err)
-			u.diskErr.CompareAndSwap(nil, &e)
+			u.asyncErr.CompareAndSwap(nil, &e)
 			return
 		}
 		f.size.Add(int64(len(data)))
-		if cb != nil {
-			u.c.l.exec.sync(func() { cb(u.q, f, data) })
+		if cb != nil && u.asyncErr.Load() == nil {
+			if err := hook(&u.c.l.exec, "OnFileWrite", func() { cb(u.q, f, data) }); err != nil {
+				u.asyncErr.CompareAndSwap(nil, &err)
+			}
 		}
 	})
 	return nil
@@ -287,7 +307,7 @@ func (u *upload) PartEnd(p *multipart.Part) error {
 		return err
 	}
 	if cb := u.c.l.opts.OnFileReceived; cb != nil {
-		u.c.l.exec.sync(func() { cb(u.q, f) })
+		return hook(&u.c.l.exec, "OnFileReceived", func() { cb(u.q, f) })
 	}
 	return nil
 }
