@@ -173,6 +173,8 @@ func (c *conn) readHead() error {
 	if c.reqCount > 0 {
 		cr.timeout = c.srv.opts.IdleTimeout
 	}
+	cr.headBy = timeZero
+	defer func() { cr.headBy = timeZero }()
 	if err := c.waitIdle(); err != nil {
 		return err
 	}
@@ -202,6 +204,13 @@ func (c *conn) readHead() error {
 			copy(nb, cr.buf[:cr.w])
 			c.srv.returnReadBuf(cr)
 			cr.buf = nb
+		}
+		if cr.headBy.IsZero() && c.l.timeout > 0 && (cr.w > cr.r || cr.bgHave) {
+			// Part of a head is here and the rest must follow within
+			// Timeout: an inactivity timeout alone would let a client that
+			// trickles a byte at a time hold the connection for days.
+			// (A head that arrives whole, the usual case, never gets here.)
+			cr.headBy = time.Now().Add(c.l.timeout)
 		}
 		if err := cr.fill(); err != nil {
 			return err

@@ -34,6 +34,7 @@ type connReader struct {
 	r, w    int
 	pin     int
 	timeout time.Duration // inactivity deadline set before each read; 0 = none
+	headBy  time.Time     // the whole head must have arrived by then; zero = no bound
 	err     error         // sticky
 
 	// background read, for noticing a client that goes away while its
@@ -86,7 +87,11 @@ func (cr *connReader) fill() error {
 
 func (cr *connReader) readConn(p []byte) (int, error) {
 	if cr.timeout > 0 {
-		_ = cr.conn.SetReadDeadline(time.Now().Add(cr.timeout))
+		d := time.Now().Add(cr.timeout)
+		if !cr.headBy.IsZero() && cr.headBy.Before(d) {
+			d = cr.headBy
+		}
+		_ = cr.conn.SetReadDeadline(d)
 	}
 	n, err := cr.conn.Read(p)
 	if err != nil && n == 0 {

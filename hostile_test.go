@@ -135,10 +135,6 @@ func TestSlowlorisDroppedByTimeout(t *testing.T) {
 // a little more often than Timeout is never idle long enough for the
 // inactivity timeout; the head must still be cut after a bounded time.
 func TestSlowlorisTrickleForever(t *testing.T) {
-	knownBug(t, "ListenOptions.Timeout is only an inactivity timeout (conn_reader.go readConn sets now+timeout "+
-		"before every read), so a client sending one head byte per Timeout-ε holds a connection and its goroutine "+
-		"for MaxHeaderBytes×Timeout (64 KiB × 60 s ≈ 45 days with the defaults); readHead needs an absolute "+
-		"deadline for the whole head")
 	leakCheck(t)
 	const n, timeout = 50, 400 * time.Millisecond
 	srv, l, base := testServer(t, Options{}, ListenOptions{Timeout: timeout}, func(c *CGI) { c.Print("ok") })

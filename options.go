@@ -112,8 +112,11 @@ type ListenOptions struct {
 	// loop goroutine, one at a time, so ported code needs no locks.
 	Threading bool
 	// Timeout drops a request that is not fully received after this long
-	// without socket activity. Default 60 s; negative disables. A fully
-	// received request is never timed out by it.
+	// without socket activity, and one whose head has not fully arrived
+	// this long after its first byte (so a client trickling a header byte
+	// at a time cannot hold a connection for days); both answer 408.
+	// Default 60 s; negative disables. A fully received request is never
+	// timed out by it.
 	Timeout time.Duration
 
 	// OnMultipart is called when a multipart body starts arriving.
