@@ -36,6 +36,7 @@ type conn struct {
 	chunked  http1.ChunkedReader
 
 	closing atomic.Bool // finish the current response, then close (shutdown)
+	linger  bool        // the client may still be sending: close gently (lingerClose)
 	idle    bool        // guarded by srv.mu: waiting for a request, none begun
 	gaveUp  atomic.Bool // the application owns the socket now
 	cur     atomic.Pointer[CGI]
@@ -103,6 +104,9 @@ func (c *conn) finishConn() {
 		}
 	}
 	if !c.gaveUp.Load() {
+		if c.linger {
+			c.lingerClose()
+		}
 		_ = c.nc.Close()
 	}
 	c.srv.returnReadBuf(&c.cr)
@@ -111,6 +115,47 @@ func (c *conn) finishConn() {
 		c.srv.connSem.Release(1)
 	}
 }
+
+// lingerClose ends a connection on which the client may still be sending:
+// an error answered before the body was read, or a body the callback left
+// unread. Closing a socket with unread input makes the kernel send RST,
+// which can destroy the answer before the client has read it; so, as
+// net/http does, the server half-closes first and waits up to lingerTime
+// for the client to close too, discarding up to lingerBytes of what still
+// arrives meanwhile. Past that the client is left blocked on a full socket
+// buffer, where it reads the answer, until the time is up.
+func (c *conn) lingerClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || c.cr.err != nil && isNetClose(c.cr.err) {
+		return
+	}
+	if cw.CloseWrite() != nil {
+		return
+	}
+	end := time.Now().Add(lingerTime)
+	_ = c.nc.SetReadDeadline(end)
+	if c.cr.buf == nil {
+		c.srv.takeReadBuf(&c.cr)
+	}
+	for n := 0; n < lingerBytes; {
+		m, err := c.nc.Read(c.cr.buf)
+		n += m
+		if err != nil {
+			return // the client closed (the usual end), or the time is up
+		}
+	}
+	t := time.NewTimer(time.Until(end))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.srv.ctx.Done():
+	}
+}
+
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = maxDrain
+)
 
 // reclaim takes the finished request's output buffer back for the next
 // request. Writes after the finish fail before touching it.
@@ -253,6 +298,7 @@ func (c *conn) badRequest(f func(*CGI), status int, err error) {
 	q := newCGI(c)
 	q.dropErr = err
 	q.closeConn = true
+	c.linger = true
 	q.resp.status = status
 	q.resp.header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
 	c.cur.Store(q)
@@ -284,6 +330,7 @@ func isNetClose(err error) bool {
 func (c *conn) writeError(status int) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.linger = true
 	c.hdr = appendErrorResponse(c.hdr[:0], c.srv, status)
 	c.setWriteDeadline()
 	_, _ = c.nc.Write(c.hdr)
@@ -328,7 +375,11 @@ func (c *conn) serveRequest(q *CGI) bool {
 		}
 		return false
 	}
-	return c.keepAlive(q)
+	if !c.keepAlive(q) {
+		c.linger = q.body != nil && !q.body.done()
+		return false
+	}
+	return true
 }
 
 // runHere runs a Threading-on callback on the connection goroutine, which

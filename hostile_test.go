@@ -420,10 +420,6 @@ func TestEndlessBodiesStreamWithBoundedMemory(t *testing.T) {
 // MaxFormBody must be told 413, though the server answers before reading
 // the body and closes the connection with the body unread.
 func TestTooLargeFormToHTTPClient(t *testing.T) {
-	knownBug(t, "after an error answer (413 and the other dropRequest/headError statuses) conn.finishConn "+
-		"closes the socket with request bytes unread, so the kernel sends RST; a client still sending its "+
-		"body gets 'write: connection reset by peer' instead of the 413 (net/http avoids this with a lingering "+
-		"close: CloseWrite, then discard input for up to ~500 ms / 256 KB, then Close)")
 	leakCheck(t)
 	_, _, base := testServer(t, Options{MaxFormBody: 1 << 10}, ListenOptions{}, func(c *CGI) { c.Print("served") })
 	body := strings.Repeat("a=b&", 4<<20/4)
