@@ -22,6 +22,19 @@ type idleWaiter struct {
 	n    int
 	err  error
 	buf  [1]byte
+	none bool // the connection has no raw socket (TLS, in-memory)
+}
+
+// raw returns the connection's raw socket, nil when it has none.
+func (c *conn) raw() syscall.RawConn {
+	w := &c.idleWait
+	if w.rc == nil && !w.none {
+		if sc, ok := c.nc.(syscall.Conn); ok {
+			w.rc, _ = sc.SyscallConn()
+		}
+		w.none = w.rc == nil
+	}
+	return w.rc
 }
 
 // readIdle waits for and reads the next bytes into a fresh read buffer,
@@ -31,12 +44,8 @@ type idleWaiter struct {
 func (c *conn) readIdle() (ok bool, err error) {
 	w := &c.idleWait
 	cr := &c.cr
-	if w.rc == nil {
-		sc, isSys := c.nc.(syscall.Conn)
-		if !isSys {
-			return false, nil
-		}
-		if w.rc, err = sc.SyscallConn(); err != nil {
+	if w.read == nil {
+		if c.raw() == nil {
 			return false, nil
 		}
 		w.read = func(fd uintptr) bool {
@@ -81,7 +90,7 @@ func (c *conn) readIdle() (ok bool, err error) {
 // request that arrived before it began.
 func (c *conn) hasPending() bool {
 	w := &c.idleWait
-	if w.rc == nil {
+	if c.raw() == nil {
 		return false
 	}
 	pending := false

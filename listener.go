@@ -34,8 +34,12 @@ type PortListener struct {
 	ln      net.Listener
 	stopped bool
 	closed  bool
-	resume  chan struct{} // closed by Start
-	done    chan struct{} // accept loop ended
+	// draining: a graceful shutdown takes the connections already in the
+	// kernel's accept queue before the socket closes.
+	draining bool
+	drainCh  chan struct{} // closed when draining begins
+	resume   chan struct{} // closed by Start
+	done     chan struct{} // accept loop ended
 }
 
 // Listen starts serving callback on addr, the original's listen(): addr is
@@ -53,7 +57,7 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 		return nil, err
 	}
 	l := &PortListener{srv: s, callback: callback, opts: opts, network: "tcp", tls: tlsConf,
-		timeout: orDuration(opts.Timeout, defaultTimeout), done: make(chan struct{})}
+		timeout: orDuration(opts.Timeout, defaultTimeout), done: make(chan struct{}), drainCh: make(chan struct{})}
 	l.exec = executor{log: s.log, wg: &s.cbs, sem: s.cbSem}
 	if !opts.Threading {
 		l.exec.serial = s.loop
@@ -238,6 +242,7 @@ func (l *PortListener) Close() error {
 // listener): the socket closes, idle connections close, requests in flight
 // finish. It returns when its last connection is gone or ctx ends.
 func (l *PortListener) Shutdown(ctx context.Context) error {
+	l.drainAccepts()
 	l.closeSocket()
 	select {
 	case <-l.srv.drain(l, false):
@@ -270,12 +275,18 @@ func (l *PortListener) acceptLoop() {
 		if !l.paused() {
 			return
 		}
-		if !l.acquireConn() {
-			return
-		}
 		l.mu.Lock()
 		ln := l.ln
 		l.mu.Unlock()
+		if !l.acquireConn() {
+			l.mu.Lock()
+			drain := l.draining && !l.closed
+			l.mu.Unlock()
+			if drain {
+				l.drainQueue(ln)
+			}
+			return
+		}
 		nc, err := ln.Accept()
 		if err == nil {
 			delay, retries = 0, 0
@@ -284,9 +295,12 @@ func (l *PortListener) acceptLoop() {
 		}
 		l.releaseConn()
 		l.mu.Lock()
-		closed, stopped := l.closed, l.stopped
+		closed, stopped, draining := l.closed, l.stopped, l.draining
 		l.mu.Unlock()
 		switch {
+		case draining && !closed:
+			l.drainQueue(ln)
+			return
 		case closed:
 			return
 		case stopped:
@@ -318,6 +332,7 @@ func (l *PortListener) acquireConn() bool {
 	go func() {
 		select {
 		case <-l.done:
+		case <-l.drainCh:
 		case <-l.srv.ctx.Done():
 		case <-ctx.Done():
 			return
@@ -347,7 +362,10 @@ func (l *PortListener) serveConn(nc net.Conn) {
 		nc = tls.Server(nc, l.tls)
 	}
 	c := newConn(l.srv, l, nc)
-	if !l.srv.track(c) {
+	l.mu.Lock()
+	draining := l.draining
+	l.mu.Unlock()
+	if !l.srv.track(c, draining) {
 		_ = nc.Close()
 		if l.srv.connSem != nil {
 			l.srv.connSem.Release(1)
@@ -355,6 +373,49 @@ func (l *PortListener) serveConn(nc net.Conn) {
 		return
 	}
 	go c.serve()
+}
+
+// drainAccepts makes the accept loop take every connection the kernel has
+// already accepted and end: closing the socket would reset them, though
+// their requests may be fully sent. They serve what they were sent and close.
+func (l *PortListener) drainAccepts() {
+	l.mu.Lock()
+	d, ok := l.ln.(interface{ SetDeadline(time.Time) error })
+	if l.closed || !ok {
+		l.mu.Unlock()
+		return
+	}
+	if !l.draining { // a second Shutdown only waits
+		l.draining = true
+		close(l.drainCh) // wakes an accept loop waiting for a MaxConns slot
+		if l.stopped {
+			l.stopped = false
+			close(l.resume)
+		}
+		_ = d.SetDeadline(time.Now()) // wakes a blocked Accept
+	}
+	l.mu.Unlock()
+	<-l.done
+}
+
+// drainQueue accepts until the queue is empty. It never waits for a
+// MaxConns slot (a long response could hold one past the caller's
+// deadline): with every slot taken, what is left in the queue is reset.
+func (l *PortListener) drainQueue(ln net.Listener) {
+	d := ln.(interface{ SetDeadline(time.Time) error })
+	for {
+		if sem := l.srv.connSem; sem != nil && !l.srv.opts.RejectOverload && !sem.TryAcquire(1) {
+			return
+		}
+		// A deadline not yet passed lets Accept try the queue once.
+		_ = d.SetDeadline(time.Now().Add(time.Millisecond))
+		nc, err := ln.Accept()
+		if err != nil {
+			l.releaseConn()
+			return
+		}
+		l.serveConn(nc)
+	}
 }
 
 // rejectOverload answers a connection past Options.MaxConns with 503.

@@ -27,15 +27,6 @@ import (
 // one proves on its own that it leaves no goroutine or file descriptor
 // behind; TestMain adds the package-wide goroutine check at the end.
 
-// knownBug skips a test that demonstrates a known core bug, unless
-// HTTPEV_BUGS=1 asks to run it (to see it fail, or to check a fix).
-func knownBug(t *testing.T, desc string) {
-	t.Helper()
-	if os.Getenv("HTTPEV_BUGS") == "" {
-		t.Skip("BUG: " + desc + " (run with HTTPEV_BUGS=1 to see it fail)")
-	}
-}
-
 // openFDs counts this process's open file descriptors.
 func openFDs(t testing.TB) int {
 	t.Helper()

@@ -165,12 +165,19 @@ func (s *Server) attachLock(w *io.Writer) *sync.Mutex {
 	return m
 }
 
-// track registers a new connection; false once the server is closing.
-func (s *Server) track(c *conn) bool {
+// track registers a new connection; false once the server is closed. A
+// connection accepted while a graceful shutdown drains (its listener's
+// accept queue, or one accepted just as Shutdown began) is marked closing:
+// it serves the request its client had already sent, then closes, rather
+// than being reset with that request unanswered.
+func (s *Server) track(c *conn, draining bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.shutting || s.closed {
+	if s.closed {
 		return false
+	}
+	if draining || s.shutting {
+		c.closing.Store(true)
 	}
 	s.conns[c] = struct{}{}
 	c.l.nconns++
@@ -205,7 +212,11 @@ func (s *Server) setIdle(c *conn, idle bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.idle = idle
-	return !(idle && (s.shutting || s.closed || c.closing.Load()))
+	stop := idle && (s.shutting || s.closed || c.closing.Load())
+	if stop && !s.closed && c.reqCount == 0 && c.hasPending() {
+		stop = false // a new connection whose request arrived before the shutdown
+	}
+	return !stop
 }
 
 // drain winds down the connections of l (all when l is nil): each closes
@@ -266,7 +277,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, f := range hooks {
 		go f()
 	}
+	s.drain(nil, false) // idle connections close, freeing MaxConns slots for the queue
 	for _, l := range ls {
+		l.drainAccepts()
 		l.closeSocket()
 	}
 	select {
