@@ -18,14 +18,60 @@ import (
 // TestMain fails the run if goroutines outlive the tests: every server,
 // connection and callback goroutine must be gone once servers are closed.
 func TestMain(m *testing.M) {
+	// The runtime's network poller opens its descriptors on first use and
+	// keeps them; start it so that they are not counted as leaks.
+	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		ln.Close()
+	}
+	fds := fdTargets()
 	code := m.Run()
 	if code == 0 {
 		if leaked := leakedGoroutines(5 * time.Second); leaked != "" {
 			os.Stderr.WriteString("leaked goroutines:\n" + leaked)
 			code = 1
 		}
+		if leaked := leakedFDs(fds, 5*time.Second); leaked != "" {
+			os.Stderr.WriteString("leaked file descriptors:\n" + leaked)
+			code = 1
+		}
 	}
 	os.Exit(code)
+}
+
+// fdTargets maps this process's open descriptors to what they refer to;
+// nil where /proc is not available.
+func fdTargets() map[string]string {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	m := make(map[string]string, len(es))
+	for _, e := range es {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		m[e.Name()] = target
+	}
+	return m
+}
+
+// leakedFDs lists descriptors open now that were not open before the
+// tests (sockets, temp files), after giving closes in flight time to end.
+func leakedFDs(before map[string]string, wait time.Duration) string {
+	if before == nil {
+		return ""
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		var leaked []string
+		for fd, target := range fdTargets() {
+			if before[fd] != target && !strings.HasPrefix(target, "/proc/") {
+				leaked = append(leaked, fd+" -> "+target)
+			}
+		}
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			return strings.Join(leaked, "\n")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func leakedGoroutines(wait time.Duration) string {
