@@ -111,7 +111,10 @@ func TestSlowlorisDroppedByTimeout(t *testing.T) {
 		worst = max(worst, timedGet(t, base))
 	}
 	t.Logf("normal GET with %d slowloris connections: worst %v", n, worst)
-	assert.Less(t, worst, 2*time.Second, "a normal client is served promptly")
+	// A liveness bound, not a speed figure: far above the milliseconds a
+	// GET takes, so that a loaded CI machine does not fail it, and far below
+	// the "never" of a server whose slow clients block the others.
+	assert.Less(t, worst, 6*time.Second, "a normal client is served while the slow clients hang on")
 	wg.Wait()
 	close(stop)
 
@@ -193,7 +196,10 @@ func TestSlowReadersDroppedByWriteTimeout(t *testing.T) {
 		worst = max(worst, timedGet(t, base))
 	}
 	t.Logf("normal GET with %d slow readers: worst %v", n, worst)
-	assert.Less(t, worst, 2*time.Second, "a normal client is served promptly")
+	// A liveness bound, not a speed figure: far above the milliseconds a
+	// GET takes, so that a loaded CI machine does not fail it, and far below
+	// the "never" of a server whose slow clients block the others.
+	assert.Less(t, worst, 6*time.Second, "a normal client is served while the slow clients hang on")
 	requireNoConns(t, srv, 15*time.Second)
 	assert.Equal(t, int32(n), timedOut.Load(), "every slow reader is dropped by WriteTimeout (other errors: %d)", otherErr.Load())
 	for _, c := range conns {
