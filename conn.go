@@ -410,6 +410,7 @@ func (c *conn) runHere(q *CGI) error {
 func (c *conn) dropRequest(q *CGI, status int, err error) {
 	q.dropErr = err
 	q.rejected = status
+	q.removeFiles() // before the answer, as for a complete response
 	if status > 0 {
 		c.writeError(status)
 	}
