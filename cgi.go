@@ -54,7 +54,6 @@ type CGI struct {
 	dir      string // the handler-table row that routed the request
 	dirMatch []string
 
-	runFn    func() // q.run, bound once
 	ctxMu    sync.Mutex
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -66,7 +65,6 @@ type CGI struct {
 func newCGI(c *conn) *CGI {
 	q := &CGI{srv: c.srv, l: c.l, cn: c, from: time.Now()}
 	q.timer = q.from
-	q.runFn = q.run
 	if c.wake == nil {
 		c.wake = make(chan struct{}, 1)
 	}

@@ -41,6 +41,10 @@ func (q *CGI) Header(h http.Header) {
 	if r.sent {
 		return
 	}
+	if len(h) == 0 {
+		r.header = nil // the defaults, with no map to allocate
+		return
+	}
 	r.header = make(http.Header, len(h))
 	for k, vs := range h {
 		if len(vs) == 0 {

@@ -363,7 +363,7 @@ func (c *conn) serveRequest(q *CGI) bool {
 	if c.l.opts.Threading {
 		err = c.runHere(q)
 	} else {
-		c.l.exec.async(q.runFn)
+		c.l.exec.async(q.run)
 		err = c.pump(q)
 	}
 	if c.gaveUp.Load() {
