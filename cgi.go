@@ -119,9 +119,11 @@ func (q *CGI) callCallback() (rec *panics.Recovered) {
 // Keep tells the server the request is not finished when the callback
 // returns: the application answers it later, from any goroutine, and ends
 // it with Close (or Drop). The connection is watched meanwhile, so Context
-// is cancelled if the client leaves.
+// is cancelled if the client leaves, and TCP keep-alive probes are turned
+// on so that a client that vanished without closing is noticed too.
 func (q *CGI) Keep() {
 	q.kept.Store(true)
+	q.cn.probeKeepAlive()
 	q.watchClient()
 }
 

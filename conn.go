@@ -39,6 +39,7 @@ type conn struct {
 	linger  bool        // the client may still be sending: close gently (lingerClose)
 	idle    bool        // guarded by srv.mu: waiting for a request, none begun
 	gaveUp  atomic.Bool // the application owns the socket now
+	probing atomic.Bool // TCP keep-alive probes turned on (keepalive.go)
 	cur     atomic.Pointer[CGI]
 
 	startPump func() // Threading on: pump from another goroutine while the callback runs here

@@ -13,6 +13,7 @@ import (
 // request fail with ErrHandleGivenUp.
 func (q *CGI) GiveUpHandle() (net.Conn, error) {
 	c := q.cn
+	c.probeKeepAlive() // as on a socket fresh from net.Listen
 	c.cr.abortBackgroundRead()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

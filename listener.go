@@ -117,7 +117,9 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 
 // listen opens the socket, with SO_REUSEPORT when asked.
 func (l *PortListener) listen(address string) (net.Listener, error) {
-	var lc net.ListenConfig
+	// No TCP keep-alive probes on accepted connections: the timeouts cover
+	// them until a request is kept (see keepalive.go).
+	lc := net.ListenConfig{KeepAlive: -1}
 	if l.opts.ReusePort {
 		lc.Control = reusePort
 	}

@@ -27,7 +27,17 @@ type fileHash struct {
 	n int64
 }
 
+// serve answers on a listener the caller opened.
 func (s *httpevServer) serve(ctx context.Context, ln net.Listener) error {
+	return s.run(ctx, ln, nil)
+}
+
+// serveAddr lets httpev open the socket itself, as an application would.
+func (s *httpevServer) serveAddr(ctx context.Context, addr string, ready func(net.Addr)) error {
+	return s.run(ctx, addr, ready)
+}
+
+func (s *httpevServer) run(ctx context.Context, addr any, ready func(net.Addr)) error {
 	dir, err := os.MkdirTemp(s.tmp, "hello-httpev-")
 	if err != nil {
 		return err
@@ -40,7 +50,7 @@ func (s *httpevServer) serve(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	_, err = srv.Listen(ln, s.handle, httpev.ListenOptions{
+	l, err := srv.Listen(addr, s.handle, httpev.ListenOptions{
 		Threading: s.threading,
 		OnFileOpen: func(_ *httpev.CGI, f *httpev.MultipartFile) {
 			s.hashes.Store(f, &fileHash{h: sha256.New()})
@@ -56,6 +66,9 @@ func (s *httpevServer) serve(ctx context.Context, ln net.Listener) error {
 	})
 	if err != nil {
 		return err
+	}
+	if ready != nil {
+		ready(l.Addr())
 	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

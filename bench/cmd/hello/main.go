@@ -81,16 +81,31 @@ func main() {
 		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
 	}
 
-	ln, err := net.Listen("tcp", *addr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ready := func(a net.Addr) { fmt.Printf("pid=%d addr=%s server=%s\n", os.Getpid(), a, *kind) }
+	if as, ok := s.(addrServer); ok {
+		if err := as.serveAddr(ctx, *addr, ready); err != nil {
+			log.Print(err)
+		}
+		return
+	}
+	ln, err := net.Listen("tcp", *addr) // what ListenAndServe does in net/http and fasthttp
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("pid=%d addr=%s server=%s\n", os.Getpid(), ln.Addr(), *kind)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
+	ready(ln.Addr())
 	if err := s.serve(ctx, ln); err != nil {
 		log.Print(err)
 	}
+}
+
+// addrServer is a server whose library opens its own socket. Every server
+// listens the way its library does by default: net/http and fasthttp with
+// net.Listen (ListenAndServe), httpev with Server.Listen, which leaves TCP
+// keep-alive probes off until a request is kept.
+type addrServer interface {
+	serveAddr(ctx context.Context, addr string, ready func(net.Addr)) error
 }
 
 func writeHeapProfile(path string) {
