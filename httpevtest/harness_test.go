@@ -11,45 +11,21 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/httpev/httpev"
 	"github.com/httpev/httpev/httpevtest"
+	"github.com/httpev/httpev/internal/leakcheck"
 )
 
-// TestMain fails the run if server or bridge goroutines outlive the tests.
+// TestMain fails the run if server or bridge goroutines, or open file
+// descriptors, outlive the tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			buf := make([]byte, 1<<20)
-			stacks := string(buf[:runtime.Stack(buf, true)])
-			leaked := ""
-			for _, g := range strings.Split(stacks, "\n\n") {
-				if strings.Contains(g, "github.com/httpev/httpev") && !strings.Contains(g, "TestMain") {
-					leaked += g + "\n\n"
-				}
-			}
-			if leaked == "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprint(os.Stderr, "leaked goroutines:\n"+leaked)
-				code = 1
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	os.Exit(code)
+	os.Exit(leakcheck.Main(m, "github.com/httpev/httpev"))
 }
 
 func threadingModes(t *testing.T, f func(t *testing.T, lo httpev.ListenOptions)) {

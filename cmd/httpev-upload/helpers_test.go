@@ -12,49 +12,21 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/httpev/httpev/internal/leakcheck"
 )
 
-// TestMain fails the run if goroutines of the app or the library outlive
-// the tests: once run has returned, every request goroutine, progress
-// stream and server goroutine must be gone.
+// TestMain fails the run if goroutines of the app or the library, or open
+// file descriptors, outlive the tests: once run has returned, every request
+// goroutine, progress stream and server goroutine must be gone.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := leakedGoroutines(5 * time.Second); leaked != "" {
-			os.Stderr.WriteString("leaked goroutines:\n" + leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func leakedGoroutines(wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "github.com/httpev/httpev") && !strings.Contains(g, "TestMain") &&
-				!strings.Contains(g, "leakedGoroutines") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	os.Exit(leakcheck.Main(m, "github.com/httpev/httpev"))
 }
 
 // testApp is the program started in-process by run, on a free port.
