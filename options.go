@@ -65,7 +65,8 @@ type Options struct {
 	// for this long; default 60 s, negative disables.
 	IdleTimeout time.Duration
 	// WriteTimeout drops a connection whose client accepts no output for this
-	// long; default 60 s, negative disables.
+	// long (to within 1/64 of it: the deadline is not re-armed for every
+	// small write); default 60 s, negative disables.
 	WriteTimeout time.Duration
 
 	// IO selects the disk backend for received files; nil means the async
