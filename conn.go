@@ -34,6 +34,7 @@ type conn struct {
 	outBuf   []byte        // output buffer handed from request to request
 	wake     chan struct{} // the Buffer's wake channel, reused per request
 	idleWait idleWaiter
+	park     parkState // idle connections park in Server.park (idlepark_linux.go)
 	chunked  http1.ChunkedReader
 
 	closing atomic.Bool // finish the current response, then close (shutdown)
@@ -65,14 +66,30 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	return c
 }
 
+// serve is the connection's goroutine. It ends when the connection closes,
+// or when it parks: the connection then stays open and tracked, and the
+// parker runs serve again once bytes arrive (resumed: the goroutine starts
+// inside the idle wait, so a request that arrived just before a shutdown is
+// still read).
 func (c *conn) serve() {
-	defer c.finishConn()
+	parked := false
+	defer func() {
+		if !parked {
+			c.finishConn()
+		}
+	}()
 	c.srv.takeReadBuf(&c.cr)
+	resumed := c.park.takeResumed()
 	for {
-		if !c.srv.setIdle(c, true) {
+		if !c.srv.setIdle(c, true) && !resumed {
 			return
 		}
+		resumed = false
 		err := c.readHead()
+		if err == errParked {
+			parked = true // another goroutine may own c already
+			return
+		}
 		c.srv.setIdle(c, false)
 		if err != nil {
 			c.headError(err)
@@ -183,11 +200,11 @@ func (c *conn) waitIdle() error {
 	if cr.r != cr.w || cr.bgHave || c.tlsConn() {
 		return nil
 	}
-	if cr.timeout > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(cr.timeout))
-	}
 	c.srv.returnReadBuf(cr)
-	ok, err := c.readIdle()
+	ok, err := c.readIdleOrPark(cr.timeout) // sets the read deadline
+	if err == errParked {
+		return err // the parker owns the connection now: touch nothing
+	}
 	if !ok {
 		c.srv.takeReadBuf(cr)
 		cr.r, cr.w = 0, 0

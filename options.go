@@ -64,6 +64,14 @@ type Options struct {
 	// IdleTimeout closes a keep-alive connection that sends no new request
 	// for this long; default 60 s, negative disables.
 	IdleTimeout time.Duration
+	// NoIdlePark keeps every idle keep-alive connection on a goroutine of
+	// its own. By default, on Linux, a plain (not TLS) connection that has
+	// served a request and then stays idle for 100 ms parks: its goroutine
+	// ends and one epoll goroutine per server watches it, starting a new
+	// goroutine when its next request arrives. A parked connection costs
+	// about 3 KB instead of about 8 KB; waking it costs a few microseconds
+	// once. IdleTimeout still applies. Other systems never park.
+	NoIdlePark bool
 	// WriteTimeout drops a connection whose client accepts no output for this
 	// long (to within 1/64 of it: the deadline is not re-armed for every
 	// small write); default 60 s, negative disables.

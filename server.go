@@ -39,6 +39,7 @@ type Server struct {
 	cancel context.CancelFunc
 	loop   *loop
 	cbs    conc.WaitGroup // Threading-on callback goroutines
+	park   parker         // idle keep-alive connections without a goroutine
 	date   atomic.Pointer[cachedDate]
 	bufs   sync.Pool // connection read buffers
 	upBufs sync.Pool // *uploadBuf
@@ -117,6 +118,7 @@ func New(opts Options) (*Server, error) {
 	if s.io == nil {
 		s.io = NewAsyncIO(0)
 	}
+	s.park.srv = s
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.loop = newLoop(s.log)
 	size := o.ReadBufferSize
@@ -240,6 +242,9 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 			continue
 		}
 		c.closing.Store(true)
+		if s.park.drain(c, hard) {
+			continue // was parked: drain closes it, or serves what had arrived
+		}
 		switch {
 		case hard:
 			_ = c.nc.Close()
@@ -287,6 +292,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	s.park.stop()
 	s.cbs.Wait()
 	s.loop.stop(5 * time.Second)
 	return nil
@@ -315,6 +321,7 @@ func (s *Server) Close() error {
 	case <-time.After(5 * time.Second):
 		s.log.Warn("httpev: connections still closing after 5s")
 	}
+	s.park.stop()
 	s.cbs.Wait()
 	s.loop.stop(5 * time.Second)
 	if s.opts.CleanupOnDestroy {

@@ -1,0 +1,426 @@
+//go:build linux
+
+package httpev
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// idleParkGrace is how long a keep-alive connection waits for its next
+// request on its own goroutine before it parks. Parking and waking cost a
+// goroutine exit and start and two epoll_ctl calls (a few microseconds); a
+// connection busy enough to send a request every 100 ms never pays them,
+// while one that stays idle longer gives back its goroutine stack, the bulk
+// of what an idle connection costs.
+const idleParkGrace = 100 * time.Millisecond
+
+// parkBatch is how many readiness events the poller takes per epoll_wait.
+const parkBatch = 128
+
+// errParked ends the serve goroutine of a connection handed to the parker:
+// the connection stays open and tracked, and the poller starts a new
+// goroutine for it when bytes arrive.
+var errParked = errors.New("httpev: connection parked")
+
+// parkState is a connection's part in the parker. Fields marked p.mu are
+// guarded by the parker's mutex; the others belong to whichever goroutine
+// serves the connection, and pass between goroutines through that mutex
+// (park takes it, the poller and drain take it before starting the next
+// goroutine).
+type parkState struct {
+	parked     bool      // p.mu: in the epoll set, no goroutine
+	fd         int32     // p.mu: registered descriptor
+	gen        uint32    // p.mu: tells a stale event from this registration's
+	deadline   time.Time // p.mu: IdleTimeout end, counted from the start of the idle wait
+	prev, next *conn     // p.mu: the parker's list, in deadline order
+	resumed    bool      // the new goroutine starts inside the idle wait (bytes came, or a request had arrived before shutdown)
+}
+
+// takeResumed reports, once, whether this goroutine was started by the
+// parker with input waiting: it then goes straight to reading the request,
+// even if a shutdown began since the bytes arrived.
+func (ps *parkState) takeResumed() bool {
+	r := ps.resumed
+	ps.resumed = false
+	return r
+}
+
+// parker holds parked idle keep-alive connections of one Server: one epoll
+// set and one goroutine for all of them, so that an idle connection costs
+// its socket and its conn struct (about 3 KB) instead of also a goroutine
+// stack and timer. Each parked connection is registered EPOLLONESHOT; the
+// first readiness (bytes, end of stream, error) takes it out of the set and
+// starts its goroutine again. Go's own netpoller keeps the descriptor
+// registered meanwhile, which is harmless: nothing reads it.
+//
+// The poller waits for the epoll descriptor in Go's netpoller (an epoll
+// descriptor is pollable), so it holds no thread while it waits, and the
+// IdleTimeout of parked connections is the read deadline of that wait.
+//
+// Locking: Server.mu, when both are taken, comes before parker.mu. Every
+// epoll_ctl and every change to a parked connection happens under
+// parker.mu, and a parked connection's descriptor is only closed after it
+// has left the set under that mutex, so an event is never applied to a
+// descriptor number that was closed and reused: the poller looks the
+// descriptor up and checks the generation under the mutex before it acts.
+//
+// The parker starts on the first park and stops in Shutdown and Close.
+type parker struct {
+	srv *Server
+
+	mu       sync.Mutex
+	epfd     int
+	file     *os.File // epfd, for Go's netpoller; nil until started
+	stopped  bool
+	gen      uint32
+	byFD     []*conn // parked connections by descriptor
+	head     *conn   // earliest deadline
+	tail     *conn
+	deadline time.Time // the poll's current read deadline
+	done     chan struct{}
+
+	broken atomic.Bool // epoll unavailable: connections never park
+}
+
+// mayPark reports whether this idle wait may end in parking: the
+// connection has served a request, is a plain socket (TLS and in-memory
+// connections keep their goroutine) and the idle timeout is longer than
+// the grace.
+func (c *conn) mayPark(timeout time.Duration) bool {
+	if c.reqCount == 0 || c.srv.opts.NoIdlePark || c.srv.park.broken.Load() || c.idleWait.rc == nil {
+		return false
+	}
+	if timeout > 0 && timeout <= idleParkGrace {
+		return false
+	}
+	switch c.nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return false
+	}
+	return !c.closing.Load()
+}
+
+// readIdleOrPark is readIdle with the idle timeout of the wait: it waits
+// idleParkGrace on this goroutine, then hands the connection to the
+// parker and reports errParked, after which the caller must not touch the
+// connection.
+func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
+	if !c.mayPark(timeout) {
+		if timeout > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+		}
+		return c.readIdle()
+	}
+	since := time.Now()
+	c.setIdleDeadline(since.Add(idleParkGrace))
+	ok, err := c.readIdle()
+	if !errors.Is(err, errTimeout) {
+		if err == nil && c.l.timeout <= 0 {
+			// No head read will set a deadline of its own: leave the one
+			// a wait without parking would have left.
+			c.setIdleDeadline(deadlineAfter(since, timeout))
+		}
+		return ok, err
+	}
+	c.srv.returnReadBuf(&c.cr)
+	c.dropScratch()
+	if c.srv.park.park(c, deadlineAfter(since, timeout)) {
+		return true, errParked
+	}
+	if c.closing.Load() {
+		c.srv.takeReadBuf(&c.cr) // as readIdle leaves it
+		return ok, err           // a shutdown woke us; waitIdle decides
+	}
+	// Could not park: wait out the rest of the idle timeout here.
+	c.setIdleDeadline(deadlineAfter(since, timeout))
+	return c.readIdle()
+}
+
+// setIdleDeadline sets the read deadline of an idle wait; a shutdown that
+// set its own wake-up deadline meanwhile is not overridden.
+func (c *conn) setIdleDeadline(t time.Time) {
+	_ = c.nc.SetReadDeadline(t)
+	if c.closing.Load() {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+func deadlineAfter(t time.Time, d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return t.Add(d)
+}
+
+// dropScratch lets a parking connection's per-request scratch buffers go:
+// they are cheap to make again for a connection idle this long.
+func (c *conn) dropScratch() {
+	c.outBuf = nil
+	c.hdr = nil
+}
+
+// park puts an idle connection into the epoll set. It fails once the
+// connection or server is closing (drain has been or is about to be
+// through it) or when epoll fails; the connection then keeps waiting on
+// its goroutine.
+func (p *parker) park(c *conn, deadline time.Time) bool {
+	s := c.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting || s.closed || c.closing.Load() {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped || !p.startLocked() {
+		return false
+	}
+	fd := -1
+	_ = c.idleWait.rc.Control(func(f uintptr) { fd = int(f) })
+	if fd < 0 {
+		return false
+	}
+	p.gen++
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd), Pad: int32(p.gen)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		s.logDebug("httpev: cannot park connection", "err", err)
+		return false
+	}
+	ps := &c.park
+	ps.parked, ps.fd, ps.gen, ps.deadline = true, int32(fd), p.gen, deadline
+	for fd >= len(p.byFD) {
+		p.byFD = append(p.byFD, nil)
+	}
+	p.byFD[fd] = c
+	p.insertLocked(c)
+	return true
+}
+
+// startLocked creates the epoll set and starts the poller on first use.
+func (p *parker) startLocked() bool {
+	if p.file != nil {
+		return true
+	}
+	if p.broken.Load() {
+		return false
+	}
+	fail := func(err error) bool {
+		p.broken.Store(true)
+		p.srv.log.Warn("httpev: idle connections cannot park; each keeps its goroutine", "err", err)
+		return false
+	}
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return fail(os.NewSyscallError("epoll_create1", err))
+	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		_ = syscall.Close(epfd)
+		return fail(err)
+	}
+	f := os.NewFile(uintptr(epfd), "httpev-idlepark")
+	rc, err := f.SyscallConn()
+	if err == nil {
+		// Fails unless the descriptor is in Go's netpoller, without
+		// which the poller could neither wait nor time out.
+		err = f.SetReadDeadline(time.Time{})
+	}
+	if err != nil {
+		_ = f.Close()
+		return fail(err)
+	}
+	p.epfd, p.file, p.done = epfd, f, make(chan struct{})
+	go p.run(rc)
+	return true
+}
+
+// insertLocked links c into the deadline-ordered list. Connections park
+// roughly in deadline order, so the walk from the tail is short.
+func (p *parker) insertLocked(c *conn) {
+	at := p.tail
+	for at != nil && at.park.deadline.After(c.park.deadline) {
+		at = at.park.prev
+	}
+	c.park.prev = at
+	if at == nil {
+		c.park.next, p.head = p.head, c
+	} else {
+		c.park.next, at.park.next = at.park.next, c
+	}
+	if c.park.next == nil {
+		p.tail = c
+	} else {
+		c.park.next.park.prev = c
+	}
+	if p.head == c {
+		p.armLocked()
+	}
+}
+
+// unparkLocked takes c out of the epoll set and the list. The caller then
+// owns the connection: it starts its goroutine or finishes it.
+func (p *parker) unparkLocked(c *conn) {
+	ps := &c.park
+	if !p.stopped {
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(ps.fd), nil)
+	}
+	p.byFD[ps.fd] = nil
+	if ps.prev == nil {
+		p.head = ps.next
+	} else {
+		ps.prev.park.next = ps.next
+	}
+	if ps.next == nil {
+		p.tail = ps.prev
+	} else {
+		ps.next.park.prev = ps.prev
+	}
+	ps.prev, ps.next, ps.parked = nil, nil, false
+}
+
+// armLocked makes the poller's wait end at the earliest idle deadline.
+func (p *parker) armLocked() {
+	var d time.Time
+	if p.head != nil {
+		d = p.head.park.deadline
+	}
+	if !d.Equal(p.deadline) && !p.stopped {
+		p.deadline = d
+		_ = p.file.SetReadDeadline(d)
+	}
+}
+
+// run is the poller goroutine.
+func (p *parker) run(rc syscall.RawConn) {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, parkBatch)
+	var n int
+	var werr error
+	poll := func(fd uintptr) bool {
+		for {
+			n, werr = syscall.EpollWait(int(fd), events, 0)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		// Nothing ready: Go's netpoller waits until the set has events.
+		return n > 0 || werr != nil
+	}
+	for {
+		err := rc.Read(poll)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			p.sweep()
+		case err != nil:
+			return // stop closed the descriptor
+		case werr != nil:
+			p.fail(os.NewSyscallError("epoll_wait", werr))
+			return
+		default:
+			p.wake(events[:n])
+		}
+	}
+}
+
+// wake starts the goroutines of connections that have input (or an end of
+// stream or error, which their read will report). An event whose
+// registration is gone (drain or the sweep took the connection first,
+// perhaps the descriptor is another connection's now) is dropped.
+func (p *parker) wake(events []syscall.EpollEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range events {
+		fd := int(ev.Fd)
+		if fd >= len(p.byFD) {
+			continue
+		}
+		c := p.byFD[fd]
+		if c == nil || c.park.gen != uint32(ev.Pad) {
+			continue
+		}
+		p.unparkLocked(c)
+		c.park.resumed = true
+		go c.serve()
+	}
+	p.armLocked()
+}
+
+// sweep closes parked connections whose idle timeout has passed, silently,
+// as a waiting connection's timeout would.
+func (p *parker) sweep() {
+	now := time.Now()
+	var expired []*conn
+	p.mu.Lock()
+	p.deadline = aLongTimeAgo // in effect: the deadline has passed
+	for c := p.head; c != nil && !c.park.deadline.IsZero() && !c.park.deadline.After(now); c = p.head {
+		p.unparkLocked(c)
+		expired = append(expired, c)
+	}
+	p.armLocked()
+	p.mu.Unlock()
+	for _, c := range expired {
+		// finishConn may wait (closing the socket, close handlers);
+		// the poller must not.
+		go c.finishConn()
+	}
+}
+
+// fail gives up parking after an unexpected epoll error: parked
+// connections go back to waiting on goroutines of their own.
+func (p *parker) fail(err error) {
+	p.broken.Store(true)
+	p.srv.log.Error("httpev: idle connection poller failed; connections no longer park", "err", err)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := p.head; c != nil; c = p.head {
+		p.unparkLocked(c)
+		go c.serve()
+	}
+}
+
+// drain takes a parked connection out for Server.drain (which holds
+// Server.mu and has marked c closing): hard closes it; graceful serves a
+// request that had already arrived and closes it otherwise. It reports
+// false when c was not parked.
+func (p *parker) drain(c *conn, hard bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !c.park.parked {
+		return false
+	}
+	p.unparkLocked(c)
+	p.armLocked()
+	if hard {
+		go c.finishConn()
+		return true
+	}
+	go func() {
+		if c.hasPending() {
+			c.park.resumed = true
+			c.serve()
+			return
+		}
+		c.finishConn()
+	}()
+	return true
+}
+
+// stop ends the poller. Shutdown and Close call it once drain has taken
+// every parked connection out, and park refuses new ones by then.
+func (p *parker) stop() {
+	p.mu.Lock()
+	f, done := p.file, p.done
+	p.stopped = true
+	p.mu.Unlock()
+	if f == nil {
+		return
+	}
+	_ = f.Close() // wakes the poller's wait
+	<-done
+}

@@ -1,0 +1,481 @@
+package httpev
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// parkedConns is how many connections srv has parked.
+func parkedConns(srv *Server) int {
+	p := &srv.park
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for c := p.head; c != nil; c = c.park.next {
+		n++
+	}
+	return n
+}
+
+// parks is how many times srv has parked a connection.
+func parks(srv *Server) uint32 {
+	p := &srv.park
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gen
+}
+
+// waitParked waits until srv has exactly n connections parked.
+func waitParked(t testing.TB, srv *Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for parkedConns(srv) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections parked, want %d; goroutines:\n%s", parkedConns(srv), n, stackSummary())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// serveGoroutines counts connection goroutines: a parked connection has none.
+func serveGoroutines() int {
+	return strings.Count(allStacks(), "httpev.(*conn).serve(")
+}
+
+// lockedBuffer collects a server's log lines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func parkGet(n int) string { return fmt.Sprintf("GET /?n=%d HTTP/1.1\r\nHost: x\r\n\r\n", n) }
+
+func parkEcho(c *CGI) { c.Print("ok " + c.Param("n")) }
+
+// expectOK reads one response and checks it answers request n.
+func expectOK(t testing.TB, br *bufio.Reader, n int) {
+	t.Helper()
+	resp, body := readResponse(t, br, "GET")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, fmt.Sprintf("ok %d", n), body)
+}
+
+func TestIdleParkNextRequest(t *testing.T) {
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprintf("threading=%v", threading), func(t *testing.T) {
+			leakCheck(t)
+			srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: threading}, parkEcho)
+			conn, br := rawConn(t, l)
+
+			io.WriteString(conn, parkGet(1))
+			expectOK(t, br, 1)
+			waitParked(t, srv, 1)
+			assert.Equal(t, 0, serveGoroutines(), "a parked connection has no goroutine")
+			assert.Equal(t, 1, serverConns(srv), "a parked connection stays tracked")
+
+			io.WriteString(conn, parkGet(2))
+			expectOK(t, br, 2)
+
+			// A request arriving in pieces: the first byte wakes the
+			// connection, the rest is read by the head reader.
+			waitParked(t, srv, 1)
+			req := parkGet(3)
+			for _, piece := range []string{req[:1], req[1:9], req[9:20], req[20:]} {
+				io.WriteString(conn, piece)
+				time.Sleep(20 * time.Millisecond)
+			}
+			expectOK(t, br, 3)
+
+			// Pipelined requests in one write.
+			waitParked(t, srv, 1)
+			io.WriteString(conn, parkGet(4)+parkGet(5)+parkGet(6))
+			for n := 4; n <= 6; n++ {
+				expectOK(t, br, n)
+			}
+			waitParked(t, srv, 1)
+		})
+	}
+}
+
+func TestIdleParkMany(t *testing.T) {
+	leakCheck(t)
+	const n = 500
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, parkEcho)
+	conns := make([]net.Conn, n)
+	brs := make([]*bufio.Reader, n)
+	for i := range conns {
+		conns[i], brs[i] = rawConn(t, l)
+		io.WriteString(conns[i], parkGet(i))
+	}
+	for i := range conns {
+		expectOK(t, brs[i], i)
+	}
+	waitParked(t, srv, n)
+	assert.Equal(t, 0, serveGoroutines())
+
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range conns {
+		wg.Go(func() {
+			if _, err := io.WriteString(conns[i], parkGet(i+n)); err != nil {
+				errs <- err
+				return
+			}
+			resp, err := readBody200(brs[i])
+			if err == nil && resp != fmt.Sprintf("ok %d", i+n) {
+				err = fmt.Errorf("conn %d: got %q", i, resp)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	waitParked(t, srv, n)
+}
+
+// readBody200 reads one 200 response with a Content-Length and returns its
+// body; unlike readResponse it does not need the test's goroutine.
+func readBody200(br *bufio.Reader) (string, error) {
+	tp, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(tp, "HTTP/1.1 200 ") {
+		return "", fmt.Errorf("status line %q", tp)
+	}
+	length := -1
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		if line == "\r\n" {
+			break
+		}
+		if v, ok := strings.CutPrefix(strings.ToLower(line), "content-length: "); ok {
+			fmt.Sscan(v, &length)
+		}
+	}
+	if length < 0 {
+		return "", fmt.Errorf("no Content-Length")
+	}
+	body := make([]byte, length)
+	_, err = io.ReadFull(br, body)
+	return string(body), err
+}
+
+func TestIdleParkTimeout(t *testing.T) {
+	leakCheck(t)
+	var logged lockedBuffer
+	srv, l, _ := testServer(t, Options{IdleTimeout: 400 * time.Millisecond, Logger: logged.logger()}, ListenOptions{}, parkEcho)
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, parkGet(1))
+	expectOK(t, br, 1)
+	waitParked(t, srv, 1)
+	start := time.Now()
+	rest, err := io.ReadAll(br)
+	require.NoError(t, err, "the server closes the connection (EOF), not the client's deadline")
+	assert.Empty(t, string(rest), "an idle timeout is silent: no 408")
+	assert.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond, "closed by the idle timeout, not at once")
+	requireNoConns(t, srv, 5*time.Second)
+	assert.Equal(t, 0, parkedConns(srv))
+	assert.NotContains(t, logged.String(), "level=ERROR")
+	assert.NotContains(t, logged.String(), "level=WARN")
+}
+
+func TestIdleParkTimeoutDisabled(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{IdleTimeout: -1}, ListenOptions{Timeout: -1}, parkEcho)
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, parkGet(1))
+	expectOK(t, br, 1)
+	waitParked(t, srv, 1)
+	// Neither timeout runs: the connection stays parked, and a head
+	// arriving in pieces is not cut by the grace's deadline.
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, 1, parkedConns(srv))
+	req := parkGet(2)
+	io.WriteString(conn, req[:5])
+	time.Sleep(250 * time.Millisecond)
+	io.WriteString(conn, req[5:])
+	expectOK(t, br, 2)
+}
+
+func TestIdleParkShortIdleTimeout(t *testing.T) {
+	leakCheck(t)
+	// An idle timeout within the grace ends the wait before parking would.
+	srv, l, _ := testServer(t, Options{IdleTimeout: 50 * time.Millisecond}, ListenOptions{}, parkEcho)
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, parkGet(1))
+	expectOK(t, br, 1)
+	expectClosed(t, br)
+	_ = conn
+	requireNoConns(t, srv, 5*time.Second)
+	assert.Zero(t, parks(srv))
+}
+
+func TestIdleParkBusyNeverParks(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, parkEcho)
+	conn, br := rawConn(t, l)
+	for i := range 200 {
+		io.WriteString(conn, parkGet(i))
+		expectOK(t, br, i)
+	}
+	assert.Zero(t, parks(srv), "a connection that is never idle for the grace never parks")
+}
+
+func TestIdleParkOff(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{NoIdlePark: true}, ListenOptions{}, parkEcho)
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, parkGet(1))
+	expectOK(t, br, 1)
+	time.Sleep(3 * idleParkGrace)
+	assert.Zero(t, parks(srv))
+	assert.Equal(t, 1, serveGoroutines())
+	io.WriteString(conn, parkGet(2))
+	expectOK(t, br, 2)
+}
+
+func TestIdleParkFirstRequestAndTLSNeverPark(t *testing.T) {
+	leakCheck(t)
+	certFile, keyFile, _ := selfSigned(t, t.TempDir())
+	srv, l, _ := testServer(t, Options{}, ListenOptions{CertFile: certFile, KeyFile: keyFile}, parkEcho)
+	conn, _ := rawConn(t, l) // connected, nothing sent: waits for its first request
+	_ = conn
+	time.Sleep(3 * idleParkGrace)
+	assert.Zero(t, parks(srv))
+	assert.Equal(t, 1, serveGoroutines())
+}
+
+func TestIdleParkClientCloses(t *testing.T) {
+	leakCheck(t)
+	closed := make(chan string, 1)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{}, func(c *CGI) {
+		c.AddCloseHandler(func() { closed <- "closed" })
+		parkEcho(c)
+	})
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, parkGet(1))
+	expectOK(t, br, 1)
+	waitParked(t, srv, 1)
+	require.NoError(t, conn.Close())
+	select {
+	case v := <-closed:
+		assert.Equal(t, "closed", v)
+	case <-time.After(5 * time.Second):
+		t.Fatal("close handler did not run for a parked connection the client closed")
+	}
+	requireNoConns(t, srv, 5*time.Second)
+	assert.Equal(t, 0, parkedConns(srv))
+}
+
+func TestIdleParkShutdownAndClose(t *testing.T) {
+	for _, mode := range []string{"Server.Shutdown", "Server.Close", "PortListener.Close", "PortListener.Shutdown"} {
+		t.Run(mode, func(t *testing.T) {
+			leakCheck(t)
+			const n = 20
+			closed := make(chan struct{}, n)
+			srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: mode == "Server.Close"}, func(c *CGI) {
+				c.AddCloseHandler(func() { closed <- struct{}{} })
+				parkEcho(c)
+			})
+			brs := make([]*bufio.Reader, n)
+			for i := range brs {
+				var conn net.Conn
+				conn, brs[i] = rawConn(t, l)
+				io.WriteString(conn, parkGet(i))
+				expectOK(t, brs[i], i)
+			}
+			waitParked(t, srv, n)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			switch mode {
+			case "Server.Shutdown":
+				require.NoError(t, srv.Shutdown(ctx))
+			case "Server.Close":
+				require.NoError(t, srv.Close())
+			case "PortListener.Close":
+				require.NoError(t, l.Close())
+			case "PortListener.Shutdown":
+				require.NoError(t, l.Shutdown(ctx))
+			}
+			assert.Equal(t, 0, serverConns(srv), "returns once every connection is gone")
+			assert.Equal(t, 0, parkedConns(srv))
+			for _, br := range brs {
+				expectClosed(t, br)
+			}
+			for range n {
+				select {
+				case <-closed:
+				case <-time.After(5 * time.Second):
+					t.Fatal("close handlers of parked connections did not all run")
+				}
+			}
+		})
+	}
+}
+
+// TestIdleParkShutdownServesArrived holds the poller back while a request
+// arrives on a parked connection and a graceful shutdown begins: whichever
+// of the two then takes the connection, the request is answered in full.
+func TestIdleParkShutdownServesArrived(t *testing.T) {
+	for round := range 3 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			leakCheck(t)
+			srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
+			conn, br := rawConn(t, l)
+			io.WriteString(conn, parkGet(1))
+			expectOK(t, br, 1)
+			waitParked(t, srv, 1)
+
+			srv.park.mu.Lock()
+			io.WriteString(conn, parkGet(2))
+			time.Sleep(50 * time.Millisecond) // the request is in the socket
+			done := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				done <- srv.Shutdown(ctx)
+			}()
+			time.Sleep(50 * time.Millisecond) // Shutdown has begun, its drain waits for the parker
+			srv.park.mu.Unlock()
+
+			expectOK(t, br, 2)
+			expectClosed(t, br)
+			require.NoError(t, <-done)
+		})
+	}
+}
+
+// TestIdleParkShutdownDrainsArrived makes the parker miss a request that
+// arrived (its registration no longer reports anything), so that a graceful
+// shutdown is what finds it, and must answer it before closing.
+func TestIdleParkShutdownDrainsArrived(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, parkGet(1))
+	expectOK(t, br, 1)
+	waitParked(t, srv, 1)
+	p := &srv.park
+	p.mu.Lock()
+	c := p.head
+	ev := syscall.EpollEvent{Events: syscall.EPOLLONESHOT, Fd: c.park.fd, Pad: int32(c.park.gen)}
+	require.NoError(t, syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(c.park.fd), &ev))
+	p.mu.Unlock()
+	io.WriteString(conn, parkGet(2))
+	time.Sleep(50 * time.Millisecond)
+	require.Equal(t, 1, parkedConns(srv), "the request went unnoticed")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Shutdown(ctx))
+	resp, body := readResponse(t, br, "GET")
+	assert.Equal(t, "ok 2", body)
+	assert.True(t, resp.Close, "answered with Connection: close")
+	expectClosed(t, br)
+}
+
+// TestIdleParkStaleEvent feeds the poller events that do not belong to
+// the current registration: they must not wake anything.
+func TestIdleParkStaleEvent(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, parkGet(1))
+	expectOK(t, br, 1)
+	waitParked(t, srv, 1)
+	p := &srv.park
+	p.mu.Lock()
+	c := p.head
+	fd, gen := c.park.fd, c.park.gen
+	p.mu.Unlock()
+	p.wake([]syscall.EpollEvent{{Fd: fd, Pad: int32(gen + 1)}, {Fd: 1 << 20}})
+	assert.Equal(t, 1, parkedConns(srv))
+	assert.Equal(t, 0, serveGoroutines())
+	io.WriteString(conn, parkGet(2))
+	expectOK(t, br, 2)
+}
+
+func TestIdleParkUnixSocket(t *testing.T) {
+	leakCheck(t)
+	srv, err := New(Options{TmpPath: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	path := filepath.Join(t.TempDir(), "s.sock")
+	_, err = srv.Listen("unix:"+path, parkEcho, ListenOptions{})
+	require.NoError(t, err)
+	conn, err := net.Dial("unix", path)
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	io.WriteString(conn, parkGet(1))
+	expectOK(t, br, 1)
+	waitParked(t, srv, 1)
+	io.WriteString(conn, parkGet(2))
+	expectOK(t, br, 2)
+}
+
+// TestIdleParkList checks the deadline order of the parked list with
+// connections that are never registered.
+func TestIdleParkList(t *testing.T) {
+	p := &parker{stopped: true, byFD: make([]*conn, 8)} // stopped: no epoll, no poll deadline
+	base := time.Now()
+	cs := make([]*conn, 5)
+	for i, off := range []int{3, 1, 4, 2, 5} {
+		cs[i] = &conn{}
+		cs[i].park.fd = int32(i)
+		cs[i].park.deadline = base.Add(time.Duration(off) * time.Second)
+		p.insertLocked(cs[i])
+	}
+	order := func() (got []int) {
+		for c := p.head; c != nil; c = c.park.next {
+			got = append(got, int(c.park.deadline.Sub(base)/time.Second))
+		}
+		return got
+	}
+	assert.Equal(t, []int{1, 2, 3, 4, 5}, order())
+	p.unparkLocked(cs[0]) // 3, in the middle
+	p.unparkLocked(cs[1]) // 1, the head
+	p.unparkLocked(cs[4]) // 5, the tail
+	assert.Equal(t, []int{2, 4}, order())
+	assert.Equal(t, cs[2], p.tail)
+}
