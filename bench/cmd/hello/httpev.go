@@ -18,6 +18,7 @@ import (
 // the disk: the file is never read back and never held in memory.
 type httpevServer struct {
 	threading bool
+	noPark    bool
 	tmp       string
 	hashes    sync.Map // *httpev.MultipartFile → *fileHash
 }
@@ -44,8 +45,9 @@ func (s *httpevServer) run(ctx context.Context, addr any, ready func(net.Addr)) 
 	}
 	defer os.RemoveAll(dir)
 	srv, err := httpev.New(httpev.Options{
-		TmpPath: dir,
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		TmpPath:    dir,
+		NoIdlePark: s.noPark,
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return err

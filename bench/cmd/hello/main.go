@@ -39,7 +39,7 @@ type server interface {
 }
 
 func main() {
-	kind := flag.String("server", "httpev", "httpev, httpev-serial, nethttp, fasthttp or fasthttp-form")
+	kind := flag.String("server", "httpev", "httpev, httpev-serial, httpev-nopark, nethttp, fasthttp or fasthttp-form")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	tmp := flag.String("tmp", os.TempDir(), "directory for received files")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -53,6 +53,8 @@ func main() {
 		s = &httpevServer{threading: true, tmp: *tmp}
 	case "httpev-serial":
 		s = &httpevServer{threading: false, tmp: *tmp}
+	case "httpev-nopark": // httpev with Options.NoIdlePark, to compare
+		s = &httpevServer{threading: true, noPark: true, tmp: *tmp}
 	case "nethttp":
 		s = &netHTTPServer{tmp: *tmp}
 	case "fasthttp":
