@@ -238,10 +238,10 @@ func (c *conn) readHead() error {
 		cr.timeout = c.srv.opts.IdleTimeout
 	}
 	cr.headBy = timeZero
-	defer func() { cr.headBy = timeZero }()
 	if err := c.waitIdle(); err != nil {
-		return err
+		return err // headBy still zero; after errParked c is not ours to touch
 	}
+	defer func() { cr.headBy = timeZero }()
 	for {
 		if cr.w > cr.r || cr.bgHave {
 			cr.timeout = c.l.timeout
