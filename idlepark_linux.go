@@ -23,11 +23,6 @@ const idleParkGrace = 100 * time.Millisecond
 // parkBatch is how many readiness events the poller takes per epoll_wait.
 const parkBatch = 128
 
-// errParked ends the serve goroutine of a connection handed to the parker:
-// the connection stays open and tracked, and the poller starts a new
-// goroutine for it when bytes arrive.
-var errParked = errors.New("httpev: connection parked")
-
 // parkState is a connection's part in the parker. Fields marked p.mu are
 // guarded by the parker's mutex; the others belong to whichever goroutine
 // serves the connection, and pass between goroutines through that mutex
@@ -114,7 +109,7 @@ func (c *conn) mayPark(timeout time.Duration) bool {
 func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
 	if !c.mayPark(timeout) {
 		if timeout > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+			c.setIdleDeadline(time.Now().Add(timeout))
 		}
 		return c.readIdle()
 	}
@@ -141,22 +136,6 @@ func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
 	// Could not park: wait out the rest of the idle timeout here.
 	c.setIdleDeadline(deadlineAfter(since, timeout))
 	return c.readIdle()
-}
-
-// setIdleDeadline sets the read deadline of an idle wait; a shutdown that
-// set its own wake-up deadline meanwhile is not overridden.
-func (c *conn) setIdleDeadline(t time.Time) {
-	_ = c.nc.SetReadDeadline(t)
-	if c.closing.Load() {
-		_ = c.nc.SetReadDeadline(aLongTimeAgo)
-	}
-}
-
-func deadlineAfter(t time.Time, d time.Duration) time.Time {
-	if d <= 0 {
-		return time.Time{}
-	}
-	return t.Add(d)
 }
 
 // dropScratch lets a parking connection's per-request scratch buffers go:

@@ -2,15 +2,10 @@
 
 package httpev
 
-import (
-	"errors"
-	"time"
-)
+import "time"
 
 // Idle keep-alive connections park only on Linux (idlepark_linux.go);
 // elsewhere each waits on its own goroutine, without a read buffer.
-
-var errParked = errors.New("httpev: connection parked")
 
 type parkState struct{}
 
@@ -18,9 +13,10 @@ func (*parkState) takeResumed() bool { return false }
 
 type parker struct{ srv *Server }
 
+// readIdleOrPark is readIdle with the idle timeout of the wait.
 func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
 	if timeout > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(timeout))
+		c.setIdleDeadline(time.Now().Add(timeout))
 	}
 	return c.readIdle()
 }

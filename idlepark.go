@@ -1,0 +1,34 @@
+package httpev
+
+import (
+	"errors"
+	"time"
+)
+
+// Parts of idle parking (idlepark_linux.go) shared with the systems that
+// never park (idlepark_other.go).
+
+// errParked ends the serve goroutine of a connection handed to the parker:
+// the connection stays open and tracked, and the poller starts a new
+// goroutine for it when bytes arrive.
+var errParked = errors.New("httpev: connection parked")
+
+// setIdleDeadline sets the read deadline of an idle wait. Server.drain
+// wakes an idle connection by setting a deadline in the past after marking
+// it closing; if that happened between the connection's last look at
+// closing and this call, the wake-up is restored rather than overridden
+// (the connection would otherwise sit out its IdleTimeout in a shutdown).
+func (c *conn) setIdleDeadline(t time.Time) {
+	_ = c.nc.SetReadDeadline(t)
+	if c.closing.Load() {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// deadlineAfter is t+d, or no deadline when d is not positive.
+func deadlineAfter(t time.Time, d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return t.Add(d)
+}
