@@ -15,9 +15,9 @@ import (
 // idleParkGrace is how long a keep-alive connection waits for its next
 // request on its own goroutine before it parks. Parking and waking cost a
 // goroutine exit and start and two epoll_ctl calls (a few microseconds); a
-// connection busy enough to send a request every 100 ms never pays them,
-// while one that stays idle longer gives back its goroutine stack, the bulk
-// of what an idle connection costs.
+// busy keep-alive connection, whose requests come less than 100 ms apart,
+// must never pay them, while one that stays idle longer gives back its
+// goroutine stack, the bulk of what an idle connection costs.
 const idleParkGrace = 100 * time.Millisecond
 
 // parkBatch is how many readiness events the poller takes per epoll_wait.
@@ -74,7 +74,7 @@ type parker struct {
 	file     *os.File // epfd, for Go's netpoller; nil until started
 	stopped  bool
 	gen      uint32
-	byFD     []*conn // parked connections by descriptor
+	byFD     []*conn // parked connections by descriptor (8 bytes per descriptor number, never shrunk)
 	head     *conn   // earliest deadline
 	tail     *conn
 	deadline time.Time // the poll's current read deadline
@@ -158,7 +158,7 @@ func (p *parker) park(c *conn, deadline time.Time) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped || !p.startLocked() {
+	if p.stopped || p.broken.Load() || !p.startLocked() {
 		return false
 	}
 	fd := -1
@@ -174,8 +174,8 @@ func (p *parker) park(c *conn, deadline time.Time) bool {
 	}
 	ps := &c.park
 	ps.parked, ps.fd, ps.gen, ps.deadline = true, int32(fd), p.gen, deadline
-	for fd >= len(p.byFD) {
-		p.byFD = append(p.byFD, nil)
+	if fd >= len(p.byFD) {
+		p.byFD = append(p.byFD, make([]*conn, fd+1-len(p.byFD))...)
 	}
 	p.byFD[fd] = c
 	p.insertLocked(c)
@@ -316,7 +316,7 @@ func (p *parker) wake(events []syscall.EpollEvent) {
 	defer p.mu.Unlock()
 	for _, ev := range events {
 		fd := int(ev.Fd)
-		if fd >= len(p.byFD) {
+		if fd < 0 || fd >= len(p.byFD) {
 			continue
 		}
 		c := p.byFD[fd]

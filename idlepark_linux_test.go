@@ -3,13 +3,16 @@ package httpev
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -215,6 +218,62 @@ func TestIdleParkTimeout(t *testing.T) {
 	assert.Equal(t, 0, parkedConns(srv))
 	assert.NotContains(t, logged.String(), "level=ERROR")
 	assert.NotContains(t, logged.String(), "level=WARN")
+}
+
+// TestIdleParkTimeoutOrder parks two connections half a second apart: the
+// sweep closes the first at its idle timeout and leaves the second parked.
+func TestIdleParkTimeoutOrder(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{IdleTimeout: time.Second}, ListenOptions{}, parkEcho)
+	connA, brA := rawConn(t, l)
+	io.WriteString(connA, parkGet(1))
+	expectOK(t, brA, 1)
+	waitParked(t, srv, 1)
+	time.Sleep(500 * time.Millisecond)
+	connB, brB := rawConn(t, l)
+	io.WriteString(connB, parkGet(2))
+	expectOK(t, brB, 2)
+	waitParked(t, srv, 2)
+	expectClosed(t, brA)
+	assert.Equal(t, 1, parkedConns(srv), "the later connection is not due yet")
+	expectClosed(t, brB)
+	requireNoConns(t, srv, 5*time.Second)
+}
+
+// TestIdleParkCloseWhileWaking closes the server while parked connections
+// are being woken by their requests: each client gets its response or the
+// end of the connection, and nothing is left behind.
+func TestIdleParkCloseWhileWaking(t *testing.T) {
+	leakCheck(t)
+	const n = 200
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, parkEcho)
+	conns := make([]net.Conn, n)
+	brs := make([]*bufio.Reader, n)
+	for i := range conns {
+		conns[i], brs[i] = rawConn(t, l)
+		io.WriteString(conns[i], parkGet(i))
+	}
+	for i := range conns {
+		expectOK(t, brs[i], i)
+	}
+	waitParked(t, srv, n)
+	var wg sync.WaitGroup
+	var hung atomic.Int32
+	for i := range conns {
+		wg.Go(func() {
+			io.WriteString(conns[i], parkGet(i))
+			// A response or none, then the end (EOF, or a reset when the
+			// request was still unread): never the client's own deadline.
+			if _, err := io.ReadAll(brs[i]); errors.Is(err, os.ErrDeadlineExceeded) {
+				hung.Add(1)
+			}
+		})
+	}
+	require.NoError(t, srv.Close())
+	wg.Wait()
+	assert.Zero(t, hung.Load(), "connections left open by Close")
+	assert.Equal(t, 0, serverConns(srv))
+	assert.Equal(t, 0, parkedConns(srv))
 }
 
 func TestIdleParkTimeoutDisabled(t *testing.T) {
