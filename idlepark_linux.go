@@ -48,8 +48,8 @@ func (ps *parkState) takeResumed() bool {
 
 // parker holds parked idle keep-alive connections of one Server: one epoll
 // set and one goroutine for all of them, so that an idle connection costs
-// its socket and its conn struct (about 3 KB) instead of also a goroutine
-// stack and timer. Each parked connection is registered EPOLLONESHOT; the
+// its socket and its conn struct (about 4 KB of RSS, 2 KB of it live heap)
+// instead of also a goroutine stack (another 4 KB). Each parked connection is registered EPOLLONESHOT; the
 // first readiness (bytes, end of stream, error) takes it out of the set and
 // starts its goroutine again. Go's own netpoller keeps the descriptor
 // registered meanwhile, which is harmless: nothing reads it.

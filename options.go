@@ -69,7 +69,7 @@ type Options struct {
 	// served a request and then stays idle for 100 ms parks: its goroutine
 	// ends and one epoll goroutine per server watches it, starting a new
 	// goroutine when its next request arrives. A parked connection costs
-	// about 3 KB instead of about 8 KB; waking it costs a few microseconds
+	// about 4 KB instead of about 8 KB; waking it costs a few microseconds
 	// once. IdleTimeout still applies. Other systems never park.
 	NoIdlePark bool
 	// WriteTimeout drops a connection whose client accepts no output for this
