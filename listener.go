@@ -292,6 +292,14 @@ func (l *PortListener) acceptLoop() {
 		nc, err := ln.Accept()
 		if err == nil {
 			delay, retries = 0, 0
+			// Accept checks the deadline Stop sets only before its system
+			// call, so a connection can slip in just after Stop: it waits
+			// for Start like the ones in the backlog.
+			if !l.paused() {
+				_ = nc.Close() // closed meanwhile
+				l.releaseConn()
+				return
+			}
 			l.serveConn(nc)
 			continue
 		}
