@@ -39,6 +39,10 @@ func runAsNobody(t *testing.T, test string) {
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	output, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.Is(err, syscall.EPERM) && !errors.As(err, &exit) {
+		t.Skipf("%s: cannot start a process as nobody here (%v)", test, err)
+	}
 	require.NoError(t, err, "%s as nobody:\n%s", test, output)
 	require.Contains(t, string(output), "--- PASS: "+test, "it ran (and was not skipped) as nobody:\n%s", output)
 }
