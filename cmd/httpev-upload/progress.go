@@ -252,8 +252,13 @@ func (a *app) stream(c *httpev.CGI, id string, st *stream) {
 	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
 	for {
+		// ending before take: every upload of the session announced its
+		// files (filesChanged) before its request ended, so once ending is
+		// true the take below has them all. The other order lost the last
+		// "files" event when an upload ended between the two calls.
+		ending := a.hub.ending(id)
 		out := st.take()
-		if a.hub.ending(id) {
+		if ending {
 			_, _ = c.WriteString(out + "event: bye\ndata: {}\n\n")
 			return // offLoop closes the response
 		}
