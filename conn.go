@@ -407,7 +407,9 @@ func (c *conn) serveRequest(q *CGI) bool {
 		return false
 	}
 	if !c.keepAlive(q) {
-		c.linger = q.body != nil && !q.body.done()
+		if q.body != nil && !q.body.done() {
+			c.linger = true // the client may still be sending the rest
+		}
 		return false
 	}
 	return true
