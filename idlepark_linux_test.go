@@ -53,6 +53,23 @@ func waitParked(t testing.TB, srv *Server, n int) {
 	}
 }
 
+// openParked opens n connections, serves one request on each and waits
+// until all of them are parked.
+func openParked(t *testing.T, srv *Server, l *PortListener, n int) ([]net.Conn, []*bufio.Reader) {
+	t.Helper()
+	conns := make([]net.Conn, n)
+	brs := make([]*bufio.Reader, n)
+	for i := range conns {
+		conns[i], brs[i] = rawConn(t, l)
+		io.WriteString(conns[i], parkGet(i))
+	}
+	for i := range conns {
+		expectOK(t, brs[i], i)
+	}
+	waitParked(t, srv, n)
+	return conns, brs
+}
+
 // serveGoroutines counts connection goroutines: a parked connection has none.
 func serveGoroutines() int {
 	return strings.Count(allStacks(), "httpev.(*conn).serve(")
@@ -133,16 +150,7 @@ func TestIdleParkMany(t *testing.T) {
 	leakCheck(t)
 	const n = 500
 	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, parkEcho)
-	conns := make([]net.Conn, n)
-	brs := make([]*bufio.Reader, n)
-	for i := range conns {
-		conns[i], brs[i] = rawConn(t, l)
-		io.WriteString(conns[i], parkGet(i))
-	}
-	for i := range conns {
-		expectOK(t, brs[i], i)
-	}
-	waitParked(t, srv, n)
+	conns, brs := openParked(t, srv, l, n)
 	assert.Equal(t, 0, serveGoroutines())
 
 	var wg sync.WaitGroup
@@ -247,16 +255,7 @@ func TestIdleParkCloseWhileWaking(t *testing.T) {
 	leakCheck(t)
 	const n = 200
 	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, parkEcho)
-	conns := make([]net.Conn, n)
-	brs := make([]*bufio.Reader, n)
-	for i := range conns {
-		conns[i], brs[i] = rawConn(t, l)
-		io.WriteString(conns[i], parkGet(i))
-	}
-	for i := range conns {
-		expectOK(t, brs[i], i)
-	}
-	waitParked(t, srv, n)
+	conns, brs := openParked(t, srv, l, n)
 	var wg sync.WaitGroup
 	var hung atomic.Int32
 	for i := range conns {
