@@ -2,12 +2,14 @@ package httpev_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/httpev/httpev"
 )
@@ -112,4 +114,42 @@ func ExampleListenOptions_onFileWrite() {
 	// complete
 	// got video.mp4, 1200000 bytes
 	// temp files left: 0
+}
+
+// A program's main: serve until SIGINT or SIGTERM, then let requests in
+// flight finish for up to ten seconds. Here the context ends after one
+// request instead of on a signal.
+func ExampleServer_Run() {
+	tmp, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(tmp)
+	srv, err := httpev.New(httpev.Options{TmpPath: tmp})
+	if err != nil {
+		panic(err)
+	}
+	// In a real main: ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(context.Background())
+	l, err := srv.Listen("127.0.0.1:0", func(c *httpev.CGI) {
+		c.Print("bye\n")
+		stop()
+	}, httpev.ListenOptions{})
+	if err != nil {
+		panic(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		resp, err := http.Get("http://" + l.Addr().String() + "/")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			fmt.Print(string(body))
+		}
+	}()
+
+	err = srv.Run(ctx, 10*time.Second) // returns once the request is answered
+	<-got
+	fmt.Println("stopped:", err)
+	// Output:
+	// bye
+	// stopped: <nil>
 }

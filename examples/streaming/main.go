@@ -58,10 +58,9 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdown)
+	if err := srv.Run(ctx, 10*time.Second); err != nil {
+		log.Print(err)
+	}
 }
 
 // count streams the numbers 1..to, a thousand per piece.

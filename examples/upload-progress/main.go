@@ -108,11 +108,9 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
-	shutdown, cancel := context.WithTimeout(context.Background(), time.Minute) // let uploads finish
-	defer cancel()
-	_ = srv.Shutdown(shutdown)
-	_ = srv.Close() // empties the temp directory (CleanupOnDestroy)
+	if err := srv.Run(ctx, time.Minute); err != nil { // let uploads finish; Close then empties the temp directory
+		log.Print(err)
+	}
 }
 
 // receive saves the files of a finished upload. The callback runs once the

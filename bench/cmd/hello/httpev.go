@@ -72,12 +72,7 @@ func (s *httpevServer) run(ctx context.Context, addr any, ready func(net.Addr)) 
 	if ready != nil {
 		ready(l.Addr())
 	}
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	_ = srv.Close()
-	return err
+	return srv.Run(ctx, 5*time.Second)
 }
 
 func (s *httpevServer) handle(c *httpev.CGI) {
