@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"net/http"
 
 	"github.com/httpev/httpev/internal/http1"
 )
@@ -36,34 +36,20 @@ func (c *conn) checkRequest(q *CGI) (int, error) {
 	return 0, nil
 }
 
-// mediaType returns the lower-cased type/subtype of a Content-Type.
+// mediaType returns the type/subtype of a Content-Type when it is one the
+// server parses itself, "" otherwise (nothing to allocate for the rest).
 func mediaType(ct []byte) string {
 	if i := bytes.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
 	ct = bytes.TrimSpace(ct)
 	switch {
-	case asciiEqualFold(ct, "application/x-www-form-urlencoded"):
+	case bytes.EqualFold(ct, []byte("application/x-www-form-urlencoded")):
 		return "application/x-www-form-urlencoded"
-	case asciiEqualFold(ct, "multipart/form-data"):
+	case bytes.EqualFold(ct, []byte("multipart/form-data")):
 		return "multipart/form-data"
 	}
-	return strings.ToLower(string(ct))
-}
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
+	return ""
 }
 
 // readBody receives what the server parses itself before the callback
@@ -135,12 +121,11 @@ func bodyErrorStatus(err error) int {
 // Content-Length or decoded from chunked coding, with the listener's
 // inactivity timeout on every read and 100 Continue sent before the first.
 type bodyReader struct {
-	c    *conn
-	q    *CGI
-	n    int64 // bytes left, Content-Length bodies
-	read int64
-	eof  bool
-	err  error
+	c   *conn
+	q   *CGI
+	n   int64 // bytes left, Content-Length bodies
+	eof bool
+	err error
 }
 
 func newBodyReader(c *conn, q *CGI) *bodyReader {
@@ -182,7 +167,6 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 			err = io.ErrUnexpectedEOF
 		}
 	}
-	b.read += int64(n)
 	if err == io.EOF {
 		b.eof = true
 	} else if err != nil {
@@ -208,11 +192,7 @@ func (b *bodyReader) drain(max int64) bool {
 // of client inactivity.
 func (q *CGI) Body() io.Reader {
 	if q.body == nil {
-		return eofReader{}
+		return http.NoBody
 	}
 	return q.body
 }
-
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

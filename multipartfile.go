@@ -124,6 +124,10 @@ func (f *MultipartFile) SaveAsync(dst string, done func(error)) {
 func (f *MultipartFile) Remove() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.removeLocked()
+}
+
+func (f *MultipartFile) removeLocked() error {
 	if f.removed {
 		return nil
 	}
@@ -135,15 +139,16 @@ func (f *MultipartFile) Remove() error {
 }
 
 // discard removes the temp file at the end of the request unless it was
-// saved.
+// saved. The check and the removal hold one lock: a Save running meanwhile
+// (SaveAsync) must not have its destination removed.
 func (f *MultipartFile) discard() {
 	f.mu.Lock()
-	moved := f.moved
-	f.mu.Unlock()
-	if !moved {
-		if err := f.Remove(); err != nil {
-			f.srv.log.Warn("httpev: temp file not removed", "path", f.path, "err", err)
-		}
+	defer f.mu.Unlock()
+	if f.moved {
+		return
+	}
+	if err := f.removeLocked(); err != nil {
+		f.srv.log.Warn("httpev: temp file not removed", "path", f.path, "err", err)
 	}
 }
 
