@@ -237,3 +237,19 @@ func TestPanicAfterFlushCutsResponse(t *testing.T) {
 	_, err = io.ReadAll(resp.Body)
 	assert.Error(t, err, "a chunked body without its last chunk tells the client it was cut")
 }
+
+// TestIdleTimeoutDisabled: with IdleTimeout negative a keep-alive
+// connection waits for its next request however long, also when it does
+// not park; the last request's Timeout deadline must not carry over.
+func TestIdleTimeoutDisabled(t *testing.T) {
+	_, l, _ := testServer(t, Options{IdleTimeout: -1, NoIdlePark: true}, ListenOptions{Timeout: 200 * time.Millisecond},
+		func(c *CGI) { c.Print("ok") })
+	conn, br := rawConn(t, l)
+	for range 2 {
+		io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, body := readResponse(t, br, "GET")
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, "ok", body)
+		time.Sleep(600 * time.Millisecond) // three times Timeout
+	}
+}

@@ -25,6 +25,14 @@ func (c *conn) setIdleDeadline(t time.Time) {
 	}
 }
 
+// readIdleWait waits for the next request on this goroutine with the idle
+// timeout; with none (timeout not positive) it clears the deadline, which
+// would otherwise be the last read's Timeout and close the connection.
+func (c *conn) readIdleWait(timeout time.Duration) (bool, error) {
+	c.setIdleDeadline(deadlineAfter(time.Now(), timeout))
+	return c.readIdle()
+}
+
 // deadlineAfter is t+d, or no deadline when d is not positive.
 func deadlineAfter(t time.Time, d time.Duration) time.Time {
 	if d <= 0 {

@@ -108,10 +108,7 @@ func (c *conn) mayPark(timeout time.Duration) bool {
 // connection.
 func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
 	if !c.mayPark(timeout) {
-		if timeout > 0 {
-			c.setIdleDeadline(time.Now().Add(timeout))
-		}
-		return c.readIdle()
+		return c.readIdleWait(timeout)
 	}
 	since := time.Now()
 	c.setIdleDeadline(since.Add(idleParkGrace))

@@ -15,10 +15,7 @@ type parker struct{ srv *Server }
 
 // readIdleOrPark is readIdle with the idle timeout of the wait.
 func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
-	if timeout > 0 {
-		c.setIdleDeadline(time.Now().Add(timeout))
-	}
-	return c.readIdle()
+	return c.readIdleWait(timeout)
 }
 
 func (*parker) drain(*conn, bool) bool { return false }

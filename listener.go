@@ -37,7 +37,8 @@ type PortListener struct {
 	// draining: a graceful shutdown takes the connections already in the
 	// kernel's accept queue before the socket closes.
 	draining bool
-	drainCh  chan struct{} // closed when draining begins
+	ctx      context.Context // ends when the listener closes or drains: stops waiting for a MaxConns slot
+	cancel   context.CancelFunc
 	resume   chan struct{} // closed by Start
 	done     chan struct{} // accept loop ended
 }
@@ -57,7 +58,8 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 		return nil, err
 	}
 	l := &PortListener{srv: s, callback: callback, opts: opts, network: "tcp", tls: tlsConf,
-		timeout: orDuration(opts.Timeout, defaultTimeout), done: make(chan struct{}), drainCh: make(chan struct{})}
+		timeout: orDuration(opts.Timeout, defaultTimeout), done: make(chan struct{})}
+	l.ctx, l.cancel = context.WithCancel(s.ctx)
 	l.exec = executor{log: s.log, wg: &s.cbs, sem: s.cbSem}
 	if !opts.Threading {
 		l.exec.serial = s.loop
@@ -218,6 +220,7 @@ func (l *PortListener) closeSocket() {
 	l.mu.Lock()
 	if !l.closed {
 		l.closed = true
+		l.cancel() // wakes an accept loop waiting for a MaxConns slot
 		_ = l.ln.Close()
 		if l.stopped {
 			l.stopped = false
@@ -337,19 +340,7 @@ func (l *PortListener) acquireConn() bool {
 	if sem == nil || l.srv.opts.RejectOverload {
 		return true
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-l.done:
-		case <-l.drainCh:
-		case <-l.srv.ctx.Done():
-		case <-ctx.Done():
-			return
-		}
-		cancel()
-	}()
-	return sem.Acquire(ctx, 1) == nil
+	return sem.Acquire(l.ctx, 1) == nil
 }
 
 func (l *PortListener) releaseConn() {
@@ -397,7 +388,7 @@ func (l *PortListener) drainAccepts() {
 	}
 	if !l.draining { // a second Shutdown only waits
 		l.draining = true
-		close(l.drainCh) // wakes an accept loop waiting for a MaxConns slot
+		l.cancel() // wakes an accept loop waiting for a MaxConns slot
 		if l.stopped {
 			l.stopped = false
 			close(l.resume)

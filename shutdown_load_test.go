@@ -378,3 +378,37 @@ func TestShutdownWithEveryConnSlotHeld(t *testing.T) {
 		t.Fatal("Shutdown ignored its context while every connection slot was held")
 	}
 }
+
+// TestCloseWithEveryConnSlotHeld: Close (and a listener's Close) must not
+// wait for a MaxConns slot to free up: the accept loop waiting for one is
+// woken, and the connection holding the slot is cut.
+func TestCloseWithEveryConnSlotHeld(t *testing.T) {
+	for _, perListener := range []bool{false, true} {
+		t.Run(fmt.Sprint("listener=", perListener), func(t *testing.T) {
+			leakCheck(t)
+			srv, l, base := testServer(t, Options{MaxConns: 1}, ListenOptions{}, func(c *CGI) { c.Print("ok") })
+			hc := client()
+			defer hc.CloseIdleConnections()
+			resp, err := hc.Get(base) // stays open, idle: the only slot is held
+			require.NoError(t, err)
+			_, _ = io.ReadAll(resp.Body) // read to the end, or the client closes the connection
+			resp.Body.Close()
+			require.Eventually(t, func() bool { return strings.Contains(allStacks(), "acquireConn") }, 5*time.Second,
+				5*time.Millisecond, "the accept loop waits for a slot")
+			done := make(chan error, 1)
+			go func() {
+				if perListener {
+					done <- l.Close()
+				} else {
+					done <- srv.Close()
+				}
+			}()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("Close waited for a connection slot")
+			}
+		})
+	}
+}
