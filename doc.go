@@ -62,9 +62,9 @@
 // runs on one loop goroutine, one at a time. Callbacks must then not block:
 // output is buffered and sent by the connection's own goroutine, and
 // blocking calls have callback forms (FlushWait, SaveAsync, OpenAsync).
-// With Threading on each request callback runs in its own goroutine, and
-// callbacks of different requests run concurrently: the goroutine is the
-// connection's, which has nothing else to do while its request is answered
+// With Threading on each request callback runs on its connection's
+// goroutine, and callbacks of different requests run concurrently: that
+// goroutine has nothing else to do while its request is answered
 // (output the callback flushes while still running is sent by a helper
 // goroutine, so the callback never waits on the network).
 package httpev

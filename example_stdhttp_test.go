@@ -82,8 +82,8 @@ func ExampleHTTPRequest() {
 }
 
 // The other way round: a net/http ServeMux served by httpev's engine.
-// Threading on gives each handler its own goroutine, which net/http
-// handlers expect.
+// Threading on runs each handler off the loop goroutine, on its
+// connection's, so that it may block as net/http handlers expect.
 func ExampleServeHandler() {
 	tmp, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(tmp)

@@ -116,7 +116,8 @@ type Options struct {
 // ListenOptions configures one listener: how its callbacks run and the
 // multipart progress callbacks, as in the original's listen() options.
 type ListenOptions struct {
-	// Threading runs each request callback in its own goroutine. Off (the
+	// Threading runs each request callback on its connection's goroutine,
+	// concurrently with other connections' callbacks. Off (the
 	// default, as in the original) every callback of the server runs on one
 	// loop goroutine, one at a time, so ported code needs no locks.
 	Threading bool

@@ -268,8 +268,10 @@ func (s *Server) listenerList() []*PortListener {
 }
 
 // Shutdown stops the server gracefully (SimpleHTTP's SHUTDOWN GRACEFUL):
-// listeners stop accepting, idle connections close, requests in flight
-// finish (their responses carry Connection: close). It returns when every
+// listeners take the connections already in the kernel's accept queue
+// (each serves the request it had sent) and stop accepting, idle
+// connections close (a request already arrived on one is served), requests
+// in flight finish (their responses carry Connection: close). It returns when every
 // connection is gone, or with ctx's error when ctx ends first; Close then
 // cuts what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
