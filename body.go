@@ -11,27 +11,11 @@ import (
 )
 
 // checkRequest applies the limits that the head alone decides, before any
-// of the body is read. The query string is scanned, not decoded: decoding
-// happens on first use and cannot fail after this.
-func (c *conn) checkRequest(q *CGI) (int, error) {
-	o := &c.srv.opts
-	fields, name, value := 0, 0, 0
-	inValue := false
-	for _, ch := range c.req.RawQuery {
-		switch {
-		case ch == '&':
-			fields++
-			name, value, inValue = 0, 0, false
-		case ch == '=' && !inValue:
-			inValue = true
-		case inValue:
-			value++
-		default:
-			name++
-		}
-		if fields >= o.MaxFormFields || name > o.MaxFieldName || value > maxGetValue {
-			return 414, fmt.Errorf("%w: query string", ErrTooLarge)
-		}
+// of the body is read: the query string is measured against the decoder's
+// own limits (not decoded; that happens on first use and cannot fail then).
+func (c *conn) checkRequest() (int, error) {
+	if err := c.srv.queryDec.CheckQuery(c.req.RawQuery); err != nil {
+		return 414, fmt.Errorf("%w: query string: %w", ErrTooLarge, err)
 	}
 	return 0, nil
 }

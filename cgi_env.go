@@ -356,7 +356,7 @@ func (q *CGI) parseGetLocked() {
 		return
 	}
 	q.parsedGet = true
-	// checkRequest already parsed it once within the limits, so this cannot fail.
+	// checkRequest measured it against the same decoder's limits, so this cannot fail.
 	q.get, _ = q.srv.queryDec.ParseQuery(q.get, q.cn.req.RawQuery)
 }
 

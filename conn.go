@@ -377,7 +377,7 @@ func (c *conn) setWriteDeadline() {
 // connection may carry another.
 func (c *conn) serveRequest(q *CGI) bool {
 	defer q.cleanup()
-	if status, err := c.checkRequest(q); err != nil {
+	if status, err := c.checkRequest(); err != nil {
 		c.dropRequest(q, status, err)
 		return false
 	}

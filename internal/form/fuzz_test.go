@@ -126,6 +126,11 @@ func FuzzParseQuery(f *testing.F) {
 		ref := refQuery(string(raw))
 		for _, d := range fuzzDecoders {
 			checkAgainstRef(t, d, raw, ref, (*Decoder).ParseQuery)
+			// The server's early check agrees with decoding.
+			_, perr := d.ParseQuery(nil, raw)
+			if cerr := d.CheckQuery(raw); (cerr == nil) != (perr == nil) {
+				t.Fatalf("CheckQuery %v, ParseQuery %v for %q", cerr, perr, raw)
+			}
 		}
 
 		// Where net/url accepts the input, both agree. Keys that are not

@@ -63,33 +63,11 @@ func nextSegment(s []byte, sep byte) (seg segment, rest []byte) {
 // are then slices of that one builder's contents. On error dst is returned
 // unchanged.
 func (d *Decoder) decode(dst []Pair, raw []byte, sx syntax) ([]Pair, error) {
-	lim, sep := d.limits(), sx.sep()
-	n, total := 0, 0
-	for s := raw; len(s) > 0; {
-		var seg segment
-		seg, s = nextSegment(s, sep)
-		name, value, ok := sx.split(seg)
-		if !ok {
-			continue
-		}
-		if n++; n > lim.fields {
-			return dst, fmt.Errorf("%w: more than %d", ErrTooManyFields, lim.fields)
-		}
-		nl, vl := len(name), len(value)
-		if seg.pct {
-			nl, vl = decodedLen(name, lim.name), decodedLen(value, lim.value)
-		}
-		if nl > lim.name {
-			return dst, fmt.Errorf("%w: more than %d bytes", ErrNameTooLong, lim.name)
-		}
-		if vl > lim.value {
-			return dst, fmt.Errorf("%w: more than %d bytes", ErrValueTooLong, lim.value)
-		}
-		total += nl + vl
+	n, total, err := d.measure(raw, sx)
+	if err != nil || n == 0 {
+		return dst, err
 	}
-	if n == 0 {
-		return dst, nil
-	}
+	sep := sx.sep()
 
 	// Separators, escapes, quotes and trimmed blanks are all ASCII, so they
 	// never split a UTF-8 sequence: when raw is valid UTF-8, a decoded
@@ -127,4 +105,33 @@ func (d *Decoder) decode(dst []Pair, raw []byte, sx syntax) ([]Pair, error) {
 		})
 	}
 	return dst, nil
+}
+
+// measure checks raw against the limits without decoding it, before
+// anything is allocated: the number of pairs and their decoded length.
+func (d *Decoder) measure(raw []byte, sx syntax) (n, total int, err error) {
+	lim, sep := d.limits(), sx.sep()
+	for s := raw; len(s) > 0; {
+		var seg segment
+		seg, s = nextSegment(s, sep)
+		name, value, ok := sx.split(seg)
+		if !ok {
+			continue
+		}
+		if n++; n > lim.fields {
+			return n, total, fmt.Errorf("%w: more than %d", ErrTooManyFields, lim.fields)
+		}
+		nl, vl := len(name), len(value)
+		if seg.pct {
+			nl, vl = decodedLen(name, lim.name), decodedLen(value, lim.value)
+		}
+		if nl > lim.name {
+			return n, total, fmt.Errorf("%w: more than %d bytes", ErrNameTooLong, lim.name)
+		}
+		if vl > lim.value {
+			return n, total, fmt.Errorf("%w: more than %d bytes", ErrValueTooLong, lim.value)
+		}
+		total += nl + vl
+	}
+	return n, total, nil
 }

@@ -18,6 +18,14 @@ func (d *Decoder) ParseQuery(dst []Pair, raw []byte) ([]Pair, error) {
 	return d.decode(dst, raw, querySyntax)
 }
 
+// CheckQuery reports whether ParseQuery would fail on raw, without
+// decoding or allocating: a server checks a query when the request arrives
+// and decodes it only if the application asks for it.
+func (d *Decoder) CheckQuery(raw []byte) error {
+	_, _, err := d.measure(raw, querySyntax)
+	return err
+}
+
 // queryPair splits seg at eq, the index of its first '=' or -1.
 func queryPair(seg []byte, eq int) (name, value []byte, ok bool) {
 	switch {
