@@ -31,7 +31,7 @@ func (q *CGI) RequireBasicAuth(realm string, check func(user, password string) b
 	if user, pass, ok := q.BasicAuth(); ok && check(user, pass) {
 		return true
 	}
-	realm = strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(realm)
+	realm = quoteEscaper.Replace(realm)
 	q.Header(http.Header{
 		"Status":           {"401 Unauthorized"},
 		"Content-Type":     {"text/plain; charset=utf-8"},
@@ -40,6 +40,9 @@ func (q *CGI) RequireBasicAuth(realm string, check func(user, password string) b
 	q.Print("401 Unauthorized\n")
 	return false
 }
+
+// quoteEscaper escapes a quoted-string's contents (RFC 9110 section 5.6.4).
+var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 
 // SecureCompare compares secrets in constant time, for check functions.
 func SecureCompare(a, b string) bool {

@@ -2,6 +2,7 @@ package httpev
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,7 +272,7 @@ func (q *CGI) AddCloseHandler(f func()) (remove func()) {
 		defer c.closeMu.Unlock()
 		for i, h := range c.closeHandlers {
 			if h.id == id {
-				c.closeHandlers = append(c.closeHandlers[:i], c.closeHandlers[i+1:]...)
+				c.closeHandlers = slices.Delete(c.closeHandlers, i, i+1)
 				return
 			}
 		}

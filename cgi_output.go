@@ -55,7 +55,7 @@ func (q *CGI) Header(h http.Header) {
 			r.status, r.reason = parseStatus(vs[0])
 		case strings.EqualFold(k, "Content-Length"):
 			r.userLength = true
-			r.header[k] = vs
+			fallthrough
 		default:
 			r.header[k] = append([]string(nil), vs...)
 		}

@@ -197,18 +197,13 @@ func (c *conn) reclaim(q *CGI) {
 // goroutine and a few hundred bytes, not another 8 KB.
 func (c *conn) waitIdle() error {
 	cr := &c.cr
-	if cr.r != cr.w || cr.bgHave || c.tlsConn() {
-		return nil
+	if cr.r != cr.w || cr.bgHave || !c.canReadIdle() {
+		return nil // TLS and in-memory connections read as usual
 	}
 	c.srv.returnReadBuf(cr)
-	ok, err := c.readIdleOrPark(cr.timeout) // sets the read deadline
+	_, err := c.readIdleOrPark(cr.timeout) // sets the read deadline
 	if err == errParked {
 		return err // the parker owns the connection now: touch nothing
-	}
-	if !ok {
-		c.srv.takeReadBuf(cr)
-		cr.r, cr.w = 0, 0
-		return nil
 	}
 	if err != nil && c.closing.Load() && c.hasPending() {
 		err = nil // a shutdown woke us, but a request had already arrived
@@ -217,11 +212,6 @@ func (c *conn) waitIdle() error {
 		cr.err = err
 	}
 	return err
-}
-
-func (c *conn) tlsConn() bool {
-	_, ok := c.nc.(*tls.Conn)
-	return ok
 }
 
 // readHead reads and parses the next request head, leaving it pinned at the

@@ -4,7 +4,9 @@ package httpev
 
 type idleWaiter struct{}
 
-// readIdle is not available here: idle connections keep their buffer.
+// Idle connections keep their read buffer here: readIdle is never called.
+func (c *conn) canReadIdle() bool { return false }
+
 func (c *conn) readIdle() (bool, error) { return false, nil }
 
 func (c *conn) hasPending() bool { return false }

@@ -25,6 +25,10 @@ type idleWaiter struct {
 	none bool // the connection has no raw socket (TLS, in-memory)
 }
 
+// canReadIdle reports whether idle waits can hold no read buffer: the
+// connection is a plain socket (not TLS, not in-memory).
+func (c *conn) canReadIdle() bool { return c.raw() != nil }
+
 // raw returns the connection's raw socket, nil when it has none.
 func (c *conn) raw() syscall.RawConn {
 	w := &c.idleWait

@@ -125,10 +125,8 @@ func (c *conn) chooseFraming(q *CGI, fin bool) framing {
 		return frameNone
 	case r.userLength:
 		return frameRaw
-	case fin && !q.out.discard:
-		return frameLength
-	case fin && q.out.discard:
-		return frameLength // HEAD: the length GET would have had
+	case fin:
+		return frameLength // for HEAD too: the length GET would have had
 	case c.req.Minor >= 1:
 		return frameChunked
 	}

@@ -63,7 +63,7 @@ func (x *exchange) send() bool {
 }
 
 func (x *exchange) copyLength(buf []byte, n int64) error {
-	m, err := io.CopyBuffer(writerOnly{x.conn}, io.LimitReader(x.r.Body, n), buf)
+	m, err := io.CopyBuffer(x.conn, io.LimitReader(x.r.Body, n), buf)
 	if err == nil && m < n {
 		err = io.ErrUnexpectedEOF
 	}
@@ -97,9 +97,6 @@ func (x *exchange) copyChunked(buf []byte) error {
 		}
 	}
 }
-
-// writerOnly hides a writer's other methods from io.CopyBuffer.
-type writerOnly struct{ io.Writer }
 
 // appendRequestHead writes r's request line and headers as the engine will
 // parse them: HTTP/1.1, path-and-query target (after any StripPrefix), the
