@@ -171,6 +171,10 @@ func (b *Buffer) OnError(f func(err error)) {
 func (b *Buffer) take() (data []byte, finished, flush bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.takeLocked()
+}
+
+func (b *Buffer) takeLocked() (data []byte, finished, flush bool, err error) {
 	data, b.data = b.data, b.spare[:0]
 	b.spare = nil
 	finished, flush, err = b.finished, b.flushReq, b.err

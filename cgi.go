@@ -138,19 +138,26 @@ func (q *CGI) Close() error {
 // Drop closes the connection without a response (or cuts a response in
 // progress), the original's drop(); OnError fires.
 func (q *CGI) Drop() {
-	q.mu.Lock()
-	first := q.dropErr == nil
-	if first {
-		q.dropErr = ErrDropped
-	}
-	q.mu.Unlock()
-	if !first {
+	if !q.fail(ErrDropped) {
 		return
 	}
-	q.out.fail(ErrDropped)
-	q.cancelCtx()
 	q.Start() // a paused upload must wake to see the drop
 	q.fireOnError()
+}
+
+// fail ends the request with err: output fails and the context ends (both
+// idempotent), and the first cause is kept for Err. It reports whether err
+// was the first cause.
+func (q *CGI) fail(err error) (first bool) {
+	q.mu.Lock()
+	first = q.dropErr == nil
+	if first {
+		q.dropErr = err
+	}
+	q.mu.Unlock()
+	q.out.fail(err)
+	q.cancelCtx()
+	return first
 }
 
 // clientGone records that the connection failed under the request.
@@ -161,15 +168,7 @@ func (q *CGI) clientGone(err error) {
 		q.cancelCtx()
 		return
 	}
-	q.mu.Lock()
-	first := q.dropErr == nil
-	if first {
-		q.dropErr = err
-	}
-	q.mu.Unlock()
-	q.out.fail(err)
-	q.cancelCtx()
-	if first {
+	if q.fail(err) {
 		q.fireOnError()
 	}
 }

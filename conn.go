@@ -431,14 +431,12 @@ func (c *conn) runHere(q *CGI) error {
 // dropRequest answers a request that failed before its callback ran and
 // fires OnError.
 func (c *conn) dropRequest(q *CGI, status int, err error) {
-	q.dropErr = err
 	q.rejected = status
 	q.removeFiles() // before the answer, as for a complete response
 	if status > 0 {
 		c.writeError(status)
 	}
-	q.out.fail(err)
-	q.cancelCtx()
+	q.fail(err)
 	if f := c.l.opts.OnError; f != nil {
 		c.l.exec.sync(func() { f(q) })
 	}

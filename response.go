@@ -31,12 +31,11 @@ const smallWrite = 4 << 10
 // past the threshold, flushed, or finished. ok is false otherwise.
 func (b *Buffer) takeIfDue() (data []byte, fin, ok bool, err error) {
 	b.mu.Lock()
-	due := b.finished || b.flushReq || len(b.data) >= b.threshold || b.err != nil
-	b.mu.Unlock()
-	if !due {
+	defer b.mu.Unlock()
+	if !(b.finished || b.flushReq || len(b.data) >= b.threshold || b.err != nil) {
 		return nil, false, false, nil
 	}
-	data, fin, _, err = b.take()
+	data, fin, _, err = b.takeLocked()
 	return data, fin, true, err
 }
 
