@@ -4,7 +4,10 @@ package httpev
 
 import (
 	"fmt"
+	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +121,33 @@ func TestTempFilesRemovedOnPanicAndClose(t *testing.T) {
 		<-done
 		assert.Empty(t, tmpEntries(t, tmp))
 	})
+}
+
+// TestCleanupOnDemand: Server.Cleanup empties TmpPath (files and
+// directories left by an earlier process) while the server runs on.
+func TestCleanupOnDemand(t *testing.T) {
+	tmp := t.TempDir()
+	srv, _, base := testServer(t, Options{TmpPath: tmp}, ListenOptions{}, func(c *CGI) { c.Print("ok") })
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, "httpev-leftover"), []byte("x"), 0o600))
+	require.NoError(t, os.MkdirAll(filepath.Join(tmp, "dir", "sub"), 0o700))
+	require.NoError(t, srv.Cleanup())
+	assert.Empty(t, tmpEntries(t, tmp))
+	_, body := get(t, base)
+	assert.Equal(t, "ok", body, "the server serves on")
+}
+
+// TestNegativeTimeoutDisables: a negative Timeout means no deadline, not a
+// deadline in the past (now plus a negative duration): a head and a body
+// that arrive in pieces are still received.
+func TestNegativeTimeoutDisables(t *testing.T) {
+	_, l, _ := testServer(t, Options{}, ListenOptions{Timeout: -1}, func(c *CGI) { c.Print(c.Param("a")) })
+	conn, br := rawConn(t, l)
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\n")
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(conn, "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na")
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(conn, "=1")
+	resp, body := readResponse(t, br, "POST")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "1", body)
 }
