@@ -122,6 +122,7 @@ func (c *conn) finishConn() {
 			c.l.exec.async(h.f)
 		}
 	}
+	c.srv.park.forget(c) // before the descriptor closes and can be reused
 	if !c.gaveUp.Load() {
 		if c.linger {
 			c.lingerClose()

@@ -47,14 +47,23 @@ func (q *CGI) GiveUpHandle() (net.Conn, error) {
 	c.gaveUp.Store(true)
 	b.mu.Unlock()
 	b.signal()
+	nc := c.nc
+	if g, ok := nc.(goConner); ok {
+		// The application gets a connection of Go's, in its netpoller.
+		gc, err := g.goConn()
+		if err != nil {
+			return nil, err
+		}
+		nc = gc
+	}
 	if len(out) > 0 {
 		c.setWriteDeadline()
-		if _, err := c.nc.Write(out); err != nil {
+		if _, err := nc.Write(out); err != nil {
 			return nil, err
 		}
 	}
-	_ = c.nc.SetDeadline(timeZero)
-	return &handedConn{Conn: c.nc, pending: pending}, nil
+	_ = nc.SetDeadline(timeZero)
+	return &handedConn{Conn: nc, pending: pending}, nil
 }
 
 // handedConn returns bytes the server had already read before the socket's.

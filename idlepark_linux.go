@@ -34,7 +34,9 @@ type parkState struct {
 	gen        uint32    // p.mu: tells a stale event from this registration's
 	deadline   time.Time // p.mu: IdleTimeout end, counted from the start of the idle wait
 	prev, next *conn     // p.mu: the parker's list, in deadline order
+	resident   bool      // p.mu: registered level-triggered from request to request; the poller serves it (evloop_linux.go)
 	resumed    bool      // the new goroutine starts inside the idle wait (bytes came, or a request had arrived before shutdown)
+	ready      bool      // input is waiting: the idle wait reads without waiting
 }
 
 // takeResumed reports, once, whether this goroutine was started by the
@@ -77,8 +79,11 @@ type parker struct {
 	byFD     []*conn // parked connections by descriptor (8 bytes per descriptor number, never shrunk)
 	head     *conn   // earliest deadline
 	tail     *conn
-	deadline time.Time // the poll's current read deadline
+	deadline time.Time // the poll's current read deadline; zero when none is armed
 	done     chan struct{}
+	rc       syscall.RawConn // file's
+	runner   uint32          // p.mu: generation of the goroutine that polls (evloop_linux.go)
+	handoffs handoffState
 
 	broken atomic.Bool // epoll unavailable: connections never park
 }
@@ -95,7 +100,7 @@ func (c *conn) mayPark(timeout time.Duration) bool {
 		return false
 	}
 	switch c.nc.(type) {
-	case *net.TCPConn, *net.UnixConn:
+	case *net.TCPConn, *net.UnixConn, *fdConn:
 	default:
 		return false
 	}
@@ -107,10 +112,25 @@ func (c *conn) mayPark(timeout time.Duration) bool {
 // parker and reports errParked, after which the caller must not touch the
 // connection.
 func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
+	if c.park.ready {
+		c.park.ready = false
+		ok, err := c.readNow()
+		if err != errNothingYet {
+			if err == nil && c.l.timeout <= 0 {
+				// As below: a partial head must not meet a deadline
+				// left over from an earlier wait.
+				c.setIdleDeadline(c.park.deadline)
+			}
+			return ok, err
+		}
+	}
 	if !c.mayPark(timeout) {
 		return c.readIdleWait(timeout)
 	}
 	since := time.Now()
+	if c.inline(since) {
+		return c.parkResident(since, timeout)
+	}
 	c.setIdleDeadline(since.Add(idleParkGrace))
 	ok, err := c.readIdle()
 	if !errors.Is(err, errTimeout) {
@@ -147,6 +167,8 @@ func (c *conn) dropScratch() {
 // through it) or when epoll fails; the connection then keeps waiting on
 // its goroutine.
 func (p *parker) park(c *conn, deadline time.Time) bool {
+	fd := -1 // before the locks: an fdConn's lock comes first
+	_ = c.idleWait.rc.Control(func(f uintptr) { fd = int(f) })
 	s := c.srv
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,8 +180,6 @@ func (p *parker) park(c *conn, deadline time.Time) bool {
 	if p.stopped || p.broken.Load() || !p.startLocked() {
 		return false
 	}
-	fd := -1
-	_ = c.idleWait.rc.Control(func(f uintptr) { fd = int(f) })
 	if fd < 0 {
 		return false
 	}
@@ -211,8 +231,8 @@ func (p *parker) startLocked() bool {
 		_ = f.Close()
 		return fail(err)
 	}
-	p.epfd, p.file, p.done = epfd, f, make(chan struct{})
-	go p.run(rc)
+	p.epfd, p.file, p.rc, p.done = epfd, f, rc, make(chan struct{})
+	go p.run(p.runner)
 	return true
 }
 
@@ -242,11 +262,25 @@ func (p *parker) insertLocked(c *conn) {
 // unparkLocked takes c out of the epoll set and the list. The caller then
 // owns the connection: it starts its goroutine or finishes it.
 func (p *parker) unparkLocked(c *conn) {
+	p.deregisterLocked(c)
+	p.unlistLocked(c)
+}
+
+// deregisterLocked takes c's descriptor out of the epoll set.
+func (p *parker) deregisterLocked(c *conn) {
 	ps := &c.park
-	if !p.stopped {
-		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(ps.fd), nil)
+	if int(ps.fd) < len(p.byFD) && p.byFD[ps.fd] == c {
+		if !p.stopped {
+			_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(ps.fd), nil)
+		}
+		p.byFD[ps.fd] = nil
 	}
-	p.byFD[ps.fd] = nil
+	ps.resident = false
+}
+
+// unlistLocked takes c off the deadline list: it is no longer idle.
+func (p *parker) unlistLocked(c *conn) {
+	ps := &c.park
 	if ps.prev == nil {
 		p.head = ps.next
 	} else {
@@ -260,21 +294,26 @@ func (p *parker) unparkLocked(c *conn) {
 	ps.prev, ps.next, ps.parked = nil, nil, false
 }
 
-// armLocked makes the poller's wait end at the earliest idle deadline.
+// armLocked makes the poller's wait end by the earliest idle deadline. It
+// only ever brings the wait's deadline forward: moving a runtime timer on
+// every request that leaves the list would cost more than the odd early
+// wake-up, after which sweep finds nothing due and arms the next deadline.
 func (p *parker) armLocked() {
-	var d time.Time
-	if p.head != nil {
-		d = p.head.park.deadline
+	if p.head == nil || p.stopped {
+		return
 	}
-	if !d.Equal(p.deadline) && !p.stopped {
-		p.deadline = d
-		_ = p.file.SetReadDeadline(d)
+	d := p.head.park.deadline
+	if d.IsZero() || !p.deadline.IsZero() && !d.Before(p.deadline) {
+		return
 	}
+	p.deadline = d
+	_ = p.file.SetReadDeadline(d)
 }
 
-// run is the poller goroutine.
-func (p *parker) run(rc syscall.RawConn) {
-	defer close(p.done)
+// run is the poller goroutine; runner is its generation. A runner that a
+// handoff replaced (evloop_linux.go) ends once it is back from the
+// connection it was serving.
+func (p *parker) run(runner uint32) {
 	events := make([]syscall.EpollEvent, parkBatch)
 	var n int
 	var werr error
@@ -289,42 +328,70 @@ func (p *parker) run(rc syscall.RawConn) {
 		return n > 0 || werr != nil
 	}
 	for {
-		err := rc.Read(poll)
+		err := p.rc.Read(poll)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			p.sweep()
 		case err != nil:
-			return // stop closed the descriptor
+			close(p.done) // stop closed the descriptor
+			return
 		case werr != nil:
 			p.fail(os.NewSyscallError("epoll_wait", werr))
+			close(p.done)
 			return
 		default:
-			p.wake(events[:n])
+			if !p.wake(events[:n], runner) {
+				return
+			}
 		}
 	}
 }
 
-// wake starts the goroutines of connections that have input (or an end of
-// stream or error, which their read will report). An event whose
+// wake serves the connections that have input (or an end of stream or
+// error, which their read will report): a resident connection on this
+// goroutine, any other on a goroutine started for it. An event whose
 // registration is gone (drain or the sweep took the connection first,
-// perhaps the descriptor is another connection's now) is dropped.
-func (p *parker) wake(events []syscall.EpollEvent) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// perhaps the descriptor is another connection's now) is dropped. It
+// reports false when this runner was replaced while it served.
+func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
 	for _, ev := range events {
-		fd := int(ev.Fd)
-		if fd < 0 || fd >= len(p.byFD) {
+		p.mu.Lock()
+		c := p.lookupLocked(ev)
+		if c == nil {
+			p.mu.Unlock()
 			continue
 		}
-		c := p.byFD[fd]
-		if c == nil || c.park.gen != uint32(ev.Pad) {
+		if !c.park.resident || !c.l.inlineNow() {
+			p.unparkLocked(c)
+			c.park.resumed, c.park.ready = true, true
+			p.mu.Unlock()
+			dbgGo.Add(1)
+			go c.serve()
 			continue
 		}
-		p.unparkLocked(c)
-		c.park.resumed = true
-		go c.serve()
+		p.unlistLocked(c)
+		p.mu.Unlock()
+		if !p.serveHere(c, runner) {
+			return false
+		}
 	}
+	p.mu.Lock()
 	p.armLocked()
+	p.mu.Unlock()
+	return true
+}
+
+// lookupLocked finds the parked connection an event is for.
+func (p *parker) lookupLocked(ev syscall.EpollEvent) *conn {
+	fd := int(ev.Fd)
+	if fd < 0 || fd >= len(p.byFD) {
+		return nil
+	}
+	c := p.byFD[fd]
+	if c == nil || c.park.gen != uint32(ev.Pad) || !c.park.parked {
+		return nil
+	}
+	return c
 }
 
 // sweep closes parked connections whose idle timeout has passed, silently,
@@ -333,12 +400,15 @@ func (p *parker) sweep() {
 	now := time.Now()
 	var expired []*conn
 	p.mu.Lock()
-	p.deadline = aLongTimeAgo // in effect: the deadline has passed
+	p.deadline = time.Time{} // it has passed
 	for c := p.head; c != nil && !c.park.deadline.IsZero() && !c.park.deadline.After(now); c = p.head {
 		p.unparkLocked(c)
 		expired = append(expired, c)
 	}
 	p.armLocked()
+	if p.deadline.IsZero() && !p.stopped {
+		_ = p.file.SetReadDeadline(time.Time{})
+	}
 	p.mu.Unlock()
 	for _, c := range expired {
 		// finishConn may wait (closing the socket, close handlers);
@@ -378,7 +448,7 @@ func (p *parker) drain(c *conn, hard bool) bool {
 	}
 	go func() {
 		if c.hasPending() {
-			c.park.resumed = true
+			c.park.resumed, c.park.ready = true, true
 			c.serve()
 			return
 		}

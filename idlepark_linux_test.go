@@ -308,7 +308,7 @@ func TestIdleParkShortIdleTimeout(t *testing.T) {
 
 func TestIdleParkBusyNeverParks(t *testing.T) {
 	leakCheck(t)
-	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, parkEcho)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
 	conn, br := rawConn(t, l)
 	for i := range 200 {
 		io.WriteString(conn, parkGet(i))
@@ -485,7 +485,7 @@ func TestIdleParkStaleEvent(t *testing.T) {
 	c := p.head
 	fd, gen := c.park.fd, c.park.gen
 	p.mu.Unlock()
-	p.wake([]syscall.EpollEvent{{Fd: fd, Pad: int32(gen + 1)}, {Fd: 1 << 20}})
+	p.wake([]syscall.EpollEvent{{Fd: fd, Pad: int32(gen + 1)}, {Fd: 1 << 20}}, p.runner)
 	assert.Equal(t, 1, parkedConns(srv))
 	assert.Equal(t, 0, serveGoroutines())
 	io.WriteString(conn, parkGet(2))

@@ -21,3 +21,5 @@ func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
 func (*parker) drain(*conn, bool) bool { return false }
 
 func (*parker) stop() {}
+
+func (*parker) forget(*conn) {}

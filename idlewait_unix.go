@@ -23,6 +23,10 @@ type idleWaiter struct {
 	err  error
 	buf  [1]byte
 	none bool // the connection has no raw socket (TLS, in-memory)
+
+	readNow func(fd uintptr) // read for Control
+	noWait  bool             // readNow: report EAGAIN instead of waiting
+	again   bool             // readNow found nothing to read
 }
 
 // canReadIdle reports whether idle waits can hold no read buffer: the
@@ -62,13 +66,24 @@ func (c *conn) readIdle() (ok bool, err error) {
 			}
 			if w.err == syscall.EAGAIN {
 				c.srv.returnReadBuf(cr)
-				return false
+				w.again = w.noWait
+				return w.noWait
 			}
 			return true
 		}
+		w.readNow = func(fd uintptr) { w.read(fd) }
 	}
-	w.n, w.err = 0, nil
-	err = w.rc.Read(w.read)
+	w.n, w.err, w.again = 0, nil, false
+	if w.noWait {
+		// Control rather than Read: a read that never waits must not
+		// fail on a read deadline left from an earlier wait.
+		err = w.rc.Control(w.readNow)
+	} else {
+		err = w.rc.Read(w.read)
+	}
+	if w.again {
+		return true, errNothingYet
+	}
 	if cr.buf == nil {
 		c.srv.takeReadBuf(cr)
 	}
@@ -87,6 +102,20 @@ func (c *conn) readIdle() (ok bool, err error) {
 		return true, errTimeout
 	}
 	return true, err
+}
+
+// errNothingYet is readNow's report of a socket with nothing to read.
+var errNothingYet = errors.New("httpev: nothing to read yet")
+
+// readNow is readIdle for a socket the poller saw readable: it never
+// waits, and reports errNothingYet (with no read buffer taken) when the
+// readiness was stale.
+func (c *conn) readNow() (bool, error) {
+	w := &c.idleWait
+	w.noWait = true
+	ok, err := c.readIdle()
+	w.noWait = false
+	return ok, err
 }
 
 // hasPending reports, without blocking, whether the client has sent bytes

@@ -31,6 +31,13 @@ func tcpConn(nc net.Conn) *net.TCPConn {
 	if t, ok := nc.(*tls.Conn); ok {
 		nc = t.NetConn()
 	}
+	if g, ok := nc.(goConner); ok {
+		nc, _ = g.goConn()
+	}
 	tc, _ := nc.(*net.TCPConn)
 	return tc
 }
+
+// goConner is a connection served outside Go's netpoller (fdconn_linux.go)
+// that can become a Go connection for code that needs one.
+type goConner interface{ goConn() (net.Conn, error) }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,11 @@ type PortListener struct {
 	address  string // re-opened on accept failures; "" for a caller's listener
 	tls      *tls.Config
 	nconns   int // guarded by srv.mu
+	// slowUntil: until then (Unix nanoseconds) ready keep-alive
+	// connections get a goroutine each instead of being served by the
+	// poller (evloop_linux.go), because a request served there was slow.
+	slowUntil atomic.Int64
+	inlineAvg atomic.Int64 // nanoseconds: moving average of a request served by the poller
 
 	mu      sync.Mutex
 	ln      net.Listener

@@ -72,7 +72,9 @@ func (s *httpevServer) run(ctx context.Context, addr any, ready func(net.Addr)) 
 	if ready != nil {
 		ready(l.Addr())
 	}
-	return srv.Run(ctx, 5*time.Second)
+	err = srv.Run(ctx, 5*time.Second)
+	fmt.Fprintln(os.Stderr, httpev.DbgCounts())
+	return err
 }
 
 func (s *httpevServer) handle(c *httpev.CGI) {

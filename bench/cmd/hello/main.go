@@ -39,7 +39,7 @@ type server interface {
 }
 
 func main() {
-	kind := flag.String("server", "httpev", "httpev, httpev-serial, httpev-nopark, nethttp, fasthttp or fasthttp-form")
+	kind := flag.String("server", "httpev", "httpev, httpev-serial, httpev-nopark, nethttp, fasthttp, fasthttp-form or floor")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	tmp := flag.String("tmp", os.TempDir(), "directory for received files")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -61,6 +61,8 @@ func main() {
 		s = &fastHTTPServer{stream: true, tmp: *tmp}
 	case "fasthttp-form":
 		s = &fastHTTPServer{stream: false, tmp: *tmp}
+	case "floor": // the GET figures' floor: see floor.go
+		s = floorServer{}
 	default:
 		log.Fatalf("hello: unknown -server %q", *kind)
 	}

@@ -1,0 +1,293 @@
+//go:build linux
+
+package httpev
+
+import (
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The event loop: keep-alive connections of Threading-on listeners are
+// served on the parker's poller goroutine.
+//
+// A goroutine per connection costs, for every request, a wake-up through
+// Go's netpoller, a read that finds nothing (EAGAIN) before the goroutine
+// parks again, and the scheduler's work between them: about a fifth of
+// the CPU of a small keep-alive response. So after its first request a
+// plain connection stays in the parker's epoll set, level-triggered
+// ("resident"), and the poller, when epoll_wait reports it readable,
+// reads, parses, runs the callback and writes the response itself, then
+// takes the next ready connection: one epoll_wait for a batch of requests,
+// one read and one write per request, no goroutine switch.
+//
+// Callbacks may block, and with Threading on they may count on running
+// concurrently with others. Two guards keep a callback from holding up
+// other connections:
+//
+//   - Handoff: a watcher checks every handoffTick whether the poller has
+//     been serving one connection for a whole tick. If so, it takes that
+//     connection out of the epoll set (its goroutine keeps serving it, as
+//     a connection goroutine) and starts a new poller goroutine. A blocked
+//     callback (a long poll, a slow query, a slow client's full socket
+//     buffer) thus delays the poller's other connections by at most two
+//     ticks, once.
+//   - Back-off: a request that took longer than inlineSlow on the poller
+//     turns inline serving off for its listener for slowBackoff: its ready
+//     connections then each get a goroutine again, as on other systems.
+//     Applications whose callbacks wait on databases or other servers thus
+//     keep their concurrency, and pay one slow request per second for the
+//     check.
+//
+// TLS, in-memory and Threading-off connections are never resident (a
+// Threading-off callback runs on the server's loop goroutine, which the
+// poller would only wait for).
+const (
+	handoffTick    = time.Millisecond
+	inlineSlow     = 200 * time.Microsecond
+	slowBackoff    = time.Second
+	watchIdleTicks = 100 // the watcher sleeps after this many ticks with nothing served
+
+	inlineAvgWeight = 64 // the moving average's 1/weight of each new request
+)
+
+// handoffState is the poller's side of the handoff.
+type handoffState struct {
+	seq      atomic.Uint64        // counts connections served on a poller goroutine
+	serving  atomic.Pointer[conn] // the one being served now, nil between them
+	asleep   atomic.Bool          // the watcher waits for wake
+	wake     chan struct{}
+	watching bool // p.mu: the watcher has started
+}
+
+// inline reports whether this connection, going idle at now, should wait
+// for its next request in the epoll set and be served by the poller.
+func (c *conn) inline(now time.Time) bool {
+	if !c.l.opts.Threading || now.UnixNano() < c.l.slowUntil.Load() {
+		return false
+	}
+	switch c.nc.(type) {
+	case *net.TCPConn, *fdConn:
+		return true
+	}
+	return false
+}
+
+// inlineNow is inline's test of the listener's back-off.
+func (l *PortListener) inlineNow() bool {
+	u := l.slowUntil.Load()
+	return u == 0 || time.Now().UnixNano() >= u
+}
+
+// parkResident waits for the next request in the epoll set (see above).
+// The read buffer goes back to the pool meanwhile.
+func (c *conn) parkResident(since time.Time, timeout time.Duration) (bool, error) {
+	cr := &c.cr
+	c.srv.returnReadBuf(cr)
+	if c.srv.park.parkResident(c, deadlineAfter(since, timeout)) {
+		return true, errParked
+	}
+	if c.closing.Load() {
+		c.srv.takeReadBuf(cr) // as readIdle leaves it
+		cr.r, cr.w = 0, 0
+		return true, errTimeout // a shutdown began; waitIdle serves what had arrived
+	}
+	return c.readIdleWait(timeout)
+}
+
+// parkResident registers c (once; it stays registered from request to
+// request) and lists it as idle until deadline. It fails once c is
+// closing: drain has been, or is about to be, through it, as park.
+func (p *parker) parkResident(c *conn, deadline time.Time) bool {
+	fc := c.detach()
+	if fc == nil {
+		return false
+	}
+	fd := fc.rawFD() // before p.mu: fdConn's lock comes first
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.closing.Load() || p.stopped || p.broken.Load() || !p.startLocked() || fd < 0 {
+		return false
+	}
+	ps := &c.park
+	if ps.resident && ps.fd != int32(fd) {
+		p.deregisterLocked(c) // the descriptor changed since (through Go and back)
+	}
+	if !ps.resident {
+		p.gen++
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd), Pad: int32(p.gen)}
+		if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			p.srv.logDebug("httpev: cannot park connection", "err", err)
+			return false
+		}
+		ps.fd, ps.gen, ps.resident = int32(fd), p.gen, true
+		if fd >= len(p.byFD) {
+			p.byFD = append(p.byFD, make([]*conn, fd+1-len(p.byFD))...)
+		}
+		p.byFD[fd] = c
+	}
+	ps.parked, ps.deadline = true, deadline
+	p.insertLocked(c)
+	if !p.handoffs.watching {
+		p.handoffs.watching = true
+		p.handoffs.wake = make(chan struct{}, 1)
+		go p.watch()
+	}
+	return true
+}
+
+// detach makes c's socket an fdConn, out of Go's netpoller, once; nil
+// when it cannot be (not plain TCP).
+func (c *conn) detach() *fdConn {
+	if fc, ok := c.nc.(*fdConn); ok {
+		return fc
+	}
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	fc, err := detachTCP(tc, func(fd int) { c.srv.park.forgetFD(c, fd) })
+	if err != nil {
+		c.srv.logDebug("httpev: cannot detach connection", "err", err)
+		return nil
+	}
+	s := c.srv
+	s.mu.Lock() // Server.drain reads c.nc under it
+	c.nc = fc
+	s.mu.Unlock()
+	c.cr.conn = fc
+	c.idleWait.rc, _ = fc.SyscallConn()
+	return fc
+}
+
+// forgetFD takes c out of the epoll set when its descriptor fd goes to Go
+// (fdConn.goConnLocked).
+func (p *parker) forgetFD(c *conn, fd int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.park.resident && int(c.park.fd) == fd {
+		p.deregisterLocked(c)
+	}
+}
+
+// forget takes a resident connection out of the epoll set before its
+// socket closes (finishConn): the set must never hold a descriptor number
+// that a new connection may get.
+func (p *parker) forget(c *conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.park.resident {
+		p.deregisterLocked(c)
+	}
+}
+
+// serveHere serves a resident connection on the poller goroutine until it
+// parks again or ends. It reports false when a handoff replaced this
+// runner meanwhile: the caller must then stop polling.
+func (p *parker) serveHere(c *conn, runner uint32) bool {
+	h := &p.handoffs
+	l := c.l
+	h.seq.Add(1) // before serving is set: the watcher never sees a new serve with an old count
+	h.serving.Store(c)
+	if h.asleep.Load() {
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+	start := time.Now()
+	c.park.resumed, c.park.ready = true, true
+	c.serve()
+	end := time.Now()
+	p.mu.Lock()
+	replaced := p.runner != runner
+	if !replaced {
+		h.serving.Store(nil)
+	}
+	p.mu.Unlock()
+	dbgInline.Add(1)
+	l.noteInline(end.Sub(start), end)
+	return !replaced
+}
+
+// noteInline keeps the moving average of how long the listener's requests
+// take on the poller, and starts the back-off when it passes inlineSlow.
+// An average, not one slow request: on a busy machine the odd request is
+// slow because the poller's thread was descheduled, not because of its
+// callback; with requests that block, the average rises within a few
+// dozen of them (one that takes the handoff's milliseconds weighs that
+// much more).
+func (l *PortListener) noteInline(took time.Duration, now time.Time) {
+	avg := l.inlineAvg.Load()
+	avg += (int64(took) - avg) / inlineAvgWeight
+	if avg > int64(inlineSlow) {
+		dbgSlow.Add(1)
+		l.slowUntil.Store(now.Add(slowBackoff).UnixNano())
+		avg = 0
+	}
+	l.inlineAvg.Store(avg)
+}
+
+// watch is the watcher goroutine: it hands the poller's work to a new
+// runner when the current one has served one connection for a whole tick.
+// With nothing served for watchIdleTicks it sleeps until serveHere wakes
+// it, so an idle server has no timer running.
+func (p *parker) watch() {
+	h := &p.handoffs
+	t := time.NewTicker(handoffTick)
+	defer t.Stop()
+	var last uint64 // the serve seen busy at the last tick; 0 for none
+	idle := 0
+	for {
+		select {
+		case <-t.C:
+		case <-p.done:
+			return
+		}
+		seq := h.seq.Load()
+		if h.serving.Load() == nil {
+			last = 0
+			if idle++; idle < watchIdleTicks {
+				continue
+			}
+			t.Stop()
+			h.asleep.Store(true)
+			if h.serving.Load() == nil {
+				select {
+				case <-h.wake:
+				case <-p.done:
+					return
+				}
+			}
+			h.asleep.Store(false)
+			idle = 0
+			t.Reset(handoffTick)
+			continue
+		}
+		idle = 0
+		if seq == last {
+			p.handoff(seq)
+		}
+		last = seq
+	}
+}
+
+// handoff starts a new runner if the current one is still serving the
+// connection the watcher saw at its last tick. That connection leaves the
+// epoll set, since its goroutine (the old runner) goes on serving it; the
+// old runner ends when it is back (serveHere reports false).
+func (p *parker) handoff(seq uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := &p.handoffs
+	c := h.serving.Load()
+	if c == nil || h.seq.Load() != seq || p.stopped {
+		return
+	}
+	p.deregisterLocked(c)
+	h.serving.Store(nil)
+	p.runner++
+	dbgHand.Add(1)
+	go p.run(p.runner)
+}
