@@ -42,7 +42,7 @@ func (q *CGI) Env(name string) string {
 	case "REMOTE_PORT":
 		return strconv.Itoa(int(q.remoteAddr().Port()))
 	case "SERVER_ADDR", "SERVER_PORT":
-		ap := addrPort(q.cn.nc.LocalAddr())
+		ap := addrPort(q.cn.laddr)
 		if name == "SERVER_ADDR" {
 			return ap.Addr().String()
 		}
@@ -203,7 +203,7 @@ func (q *CGI) Path() string { return string(q.cn.req.Path) }
 func (q *CGI) RemoteAddr() netip.AddrPort { return q.remoteAddr() }
 
 func (q *CGI) remoteAddr() netip.AddrPort {
-	peer := addrPort(q.cn.nc.RemoteAddr())
+	peer := addrPort(q.cn.raddr)
 	if !q.srv.opts.Backend || !q.srv.trustsProxy(peer.Addr()) {
 		return peer
 	}

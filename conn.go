@@ -22,7 +22,11 @@ type conn struct {
 	srv *Server
 	l   *PortListener
 	nc  net.Conn
-	cr  connReader
+	// The connection's addresses, kept apart from nc, which changes when
+	// the connection leaves Go's netpoller (fdconn_linux.go) while a log
+	// callback may still read a finished request's environment.
+	laddr, raddr net.Addr
+	cr           connReader
 	req http1.Request
 	lim *http1.Limits
 
@@ -54,7 +58,7 @@ type conn struct {
 }
 
 func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
-	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits}
+	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
 	c.cr.conn = nc
 	if l != nil && l.opts.Threading {
 		c.pumpDone = make(chan error, 1)
@@ -286,9 +290,9 @@ func (c *conn) headError(err error) {
 	case isNetClose(err):
 		return // the client left mid-head; nobody to answer
 	}
-	c.srv.logDebug("httpev: bad request head", "remote", c.nc.RemoteAddr().String(), "err", err)
+	c.srv.logDebug("httpev: bad request head", "remote", c.raddr.String(), "err", err)
 	if f := c.l.opts.OnRequestLog; f != nil {
-		ip := addrPort(c.nc.RemoteAddr()).Addr().String()
+		ip := addrPort(c.raddr).Addr().String()
 		c.l.exec.sync(func() { f(nil, ip) })
 	}
 	if f := c.l.opts.OnBadRequest; f != nil && status != 408 {
@@ -297,7 +301,7 @@ func (c *conn) headError(err error) {
 	}
 	c.writeError(status)
 	if f := c.l.opts.OnResponseLog; f != nil {
-		e := LogEntry{RemoteAddr: addrPort(c.nc.RemoteAddr()).Addr().String(), Time: time.Now(), Status: status, Err: err}
+		e := LogEntry{RemoteAddr: addrPort(c.raddr).Addr().String(), Time: time.Now(), Status: status, Err: err}
 		c.l.exec.async(func() { f(e) })
 	}
 }

@@ -54,11 +54,27 @@ const (
 
 // handoffState is the poller's side of the handoff.
 type handoffState struct {
+	tick, slow time.Duration // handoffTick and inlineSlow unless a test set others before the first park
+
 	seq      atomic.Uint64        // counts connections served on a poller goroutine
 	serving  atomic.Pointer[conn] // the one being served now, nil between them
 	asleep   atomic.Bool          // the watcher waits for wake
 	wake     chan struct{}
 	watching bool // p.mu: the watcher has started
+}
+
+func (p *parker) tick() time.Duration {
+	if t := p.handoffs.tick; t > 0 {
+		return t
+	}
+	return handoffTick
+}
+
+func (p *parker) slow() time.Duration {
+	if t := p.handoffs.slow; t > 0 {
+		return t
+	}
+	return inlineSlow
 }
 
 // inline reports whether this connection, going idle at now, should wait
@@ -207,7 +223,7 @@ func (p *parker) serveHere(c *conn, runner uint32) bool {
 	}
 	p.mu.Unlock()
 	dbgInline.Add(1)
-	l.noteInline(end.Sub(start), end)
+	l.noteInline(end.Sub(start), end, p.slow())
 	return !replaced
 }
 
@@ -218,10 +234,10 @@ func (p *parker) serveHere(c *conn, runner uint32) bool {
 // callback; with requests that block, the average rises within a few
 // dozen of them (one that takes the handoff's milliseconds weighs that
 // much more).
-func (l *PortListener) noteInline(took time.Duration, now time.Time) {
+func (l *PortListener) noteInline(took time.Duration, now time.Time, slow time.Duration) {
 	avg := l.inlineAvg.Load()
 	avg += (int64(took) - avg) / inlineAvgWeight
-	if avg > int64(inlineSlow) {
+	if avg > int64(slow) {
 		dbgSlow.Add(1)
 		l.slowUntil.Store(now.Add(slowBackoff).UnixNano())
 		avg = 0
@@ -235,7 +251,8 @@ func (l *PortListener) noteInline(took time.Duration, now time.Time) {
 // it, so an idle server has no timer running.
 func (p *parker) watch() {
 	h := &p.handoffs
-	t := time.NewTicker(handoffTick)
+	tick := p.tick()
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	var last uint64 // the serve seen busy at the last tick; 0 for none
 	idle := 0
@@ -262,7 +279,7 @@ func (p *parker) watch() {
 			}
 			h.asleep.Store(false)
 			idle = 0
-			t.Reset(handoffTick)
+			t.Reset(tick)
 			continue
 		}
 		idle = 0

@@ -354,7 +354,7 @@ func (p *parker) run(runner uint32) {
 // perhaps the descriptor is another connection's now) is dropped. It
 // reports false when this runner was replaced while it served.
 func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
-	for _, ev := range events {
+	for i, ev := range events {
 		p.mu.Lock()
 		c := p.lookupLocked(ev)
 		if c == nil {
@@ -372,6 +372,7 @@ func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
 		p.unlistLocked(c)
 		p.mu.Unlock()
 		if !p.serveHere(c, runner) {
+			p.wakeOneShot(events[i+1:])
 			return false
 		}
 	}
@@ -379,6 +380,22 @@ func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
 	p.armLocked()
 	p.mu.Unlock()
 	return true
+}
+
+// wakeOneShot is what a replaced runner does with the rest of its batch:
+// it starts the goroutines of the one-shot connections there, whose events
+// epoll does not report again; resident ones it leaves to the new runner,
+// which level-triggering tells about them too.
+func (p *parker) wakeOneShot(events []syscall.EpollEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range events {
+		if c := p.lookupLocked(ev); c != nil && !c.park.resident {
+			p.unparkLocked(c)
+			c.park.resumed, c.park.ready = true, true
+			go c.serve()
+		}
+	}
 }
 
 // lookupLocked finds the parked connection an event is for.

@@ -1,0 +1,419 @@
+package httpev
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// onPoller reports whether the calling callback runs on the parker's
+// poller goroutine (evloop_linux.go).
+func onPoller() bool {
+	buf := make([]byte, 64<<10)
+	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "(*parker).serveHere")
+}
+
+// residentEcho answers "ok <n>" and records whether it ran on the poller.
+type residentEcho struct{ onPoller, elsewhere atomic.Int32 }
+
+func (e *residentEcho) serve(c *CGI) {
+	if onPoller() {
+		e.onPoller.Add(1)
+	} else {
+		e.elsewhere.Add(1)
+	}
+	c.Print("ok " + c.Param("n"))
+}
+
+// residentConn returns the server side of the one connection srv has.
+func residentConn(t *testing.T, srv *Server) *conn {
+	t.Helper()
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	require.Len(t, srv.conns, 1)
+	for c := range srv.conns {
+		return c
+	}
+	return nil
+}
+
+func TestEvloopServesOnPoller(t *testing.T) {
+	leakCheck(t)
+	var e residentEcho
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, e.serve)
+	// No handoff and no back-off, however slow the race detector makes this.
+	srv.park.handoffs.tick, srv.park.handoffs.slow = time.Hour, time.Hour
+	conn, br := rawConn(t, l)
+	for i := range 50 {
+		io.WriteString(conn, parkGet(i))
+		expectOK(t, br, i)
+	}
+	assert.EqualValues(t, 1, e.elsewhere.Load(), "the first request runs on the connection's goroutine")
+	assert.EqualValues(t, 49, e.onPoller.Load(), "the rest on the poller")
+	waitParked(t, srv, 1)
+	c := residentConn(t, srv)
+	_, raw := c.nc.(*fdConn)
+	assert.True(t, raw, "a resident connection is out of Go's netpoller")
+	assert.Zero(t, serveGoroutines())
+	assert.EqualValues(t, 1, parks(srv), "registered once, not per request")
+
+	// Pipelined requests in one write are all answered, in order.
+	var b strings.Builder
+	for i := 100; i < 110; i++ {
+		b.WriteString(parkGet(i))
+	}
+	io.WriteString(conn, b.String())
+	for i := 100; i < 110; i++ {
+		expectOK(t, br, i)
+	}
+}
+
+func TestEvloopThreadingOffNotResident(t *testing.T) {
+	leakCheck(t)
+	var e residentEcho
+	srv, l, _ := testServer(t, Options{}, ListenOptions{}, e.serve)
+	conn, br := rawConn(t, l)
+	for i := range 5 {
+		io.WriteString(conn, parkGet(i))
+		expectOK(t, br, i)
+	}
+	assert.Zero(t, e.onPoller.Load(), "Threading-off callbacks run on the server's loop goroutine")
+	_, raw := residentConn(t, srv).nc.(*fdConn)
+	assert.False(t, raw)
+}
+
+// TestEvloopHandoff: a callback that blocks on the poller must not hold up
+// other connections: the watcher starts a new poller.
+func TestEvloopHandoff(t *testing.T) {
+	leakCheck(t)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		if c.Param("block") != "" {
+			entered <- struct{}{}
+			<-release
+		}
+		c.Print("ok " + c.Param("n"))
+	})
+	a, abr := rawConn(t, l)
+	b, bbr := rawConn(t, l)
+	for i := range 2 { // resident after the first
+		io.WriteString(a, parkGet(i))
+		expectOK(t, abr, i)
+		io.WriteString(b, parkGet(i))
+		expectOK(t, bbr, i)
+	}
+	waitParked(t, srv, 2)
+	io.WriteString(a, "GET /?n=7&block=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	start := time.Now()
+	for i := 2; i < 20; i++ {
+		io.WriteString(b, parkGet(i))
+		expectOK(t, bbr, i)
+	}
+	t.Logf("other connection served 18 requests in %v while one callback blocked", time.Since(start))
+	close(release)
+	expectOK(t, abr, 7)
+	for i := 20; i < 25; i++ { // both carry on, resident again
+		io.WriteString(a, parkGet(i))
+		expectOK(t, abr, i)
+		io.WriteString(b, parkGet(i))
+		expectOK(t, bbr, i)
+	}
+	waitParked(t, srv, 2)
+}
+
+// TestEvloopBackoff: callbacks that take long make their listener serve
+// ready connections on goroutines again, keeping them concurrent.
+func TestEvloopBackoff(t *testing.T) {
+	leakCheck(t)
+	var e residentEcho
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		time.Sleep(4 * inlineSlow)
+		e.serve(c)
+	})
+	srv.park.handoffs.tick = time.Hour // whatever the race detector does to timing: only the back-off acts
+	conn, br := rawConn(t, l)
+	for i := range 200 {
+		io.WriteString(conn, parkGet(i))
+		expectOK(t, br, i)
+	}
+	assert.Greater(t, l.slowUntil.Load(), int64(0), "back-off started")
+	assert.Less(t, e.onPoller.Load(), int32(100), "most requests ran off the poller")
+	assert.Greater(t, e.elsewhere.Load(), int32(100))
+	_ = srv
+}
+
+// TestEvloopBlockingWrite: a response larger than the socket buffers, to a
+// client that reads slowly, cannot be written without waiting: the
+// connection goes back to Go's netpoller for it, and is resident again
+// afterwards.
+func TestEvloopBlockingWrite(t *testing.T) {
+	leakCheck(t)
+	big := strings.Repeat("x", 16<<20)
+	srv, l, _ := testServer(t, Options{MaxBuffered: 32 << 20}, ListenOptions{Threading: true}, func(c *CGI) {
+		if c.Param("big") != "" {
+			c.Print(big)
+			return
+		}
+		c.Print("ok " + c.Param("n"))
+	})
+	conn, br := rawConn(t, l)
+	for i := range 2 {
+		io.WriteString(conn, parkGet(i))
+		expectOK(t, br, i)
+	}
+	waitParked(t, srv, 1)
+	io.WriteString(conn, "GET /?big=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond) // the server fills the buffers and waits
+	resp, body := readResponse(t, br, "GET")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, len(big), len(body))
+	for i := 2; i < 5; i++ {
+		io.WriteString(conn, parkGet(i))
+		expectOK(t, br, i)
+	}
+	waitParked(t, srv, 1)
+	fc, raw := residentConn(t, srv).nc.(*fdConn)
+	require.True(t, raw)
+	assert.GreaterOrEqual(t, fc.rawFD(), 0, "detached from Go again")
+}
+
+// TestEvloopKeepLongPoll: a kept request on a resident connection is
+// finished later from another goroutine.
+func TestEvloopKeepLongPoll(t *testing.T) {
+	leakCheck(t)
+	kept := make(chan *CGI, 1)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		if c.Param("keep") != "" {
+			c.Keep()
+			kept <- c
+			return
+		}
+		c.Print("ok " + c.Param("n"))
+	})
+	a, abr := rawConn(t, l)
+	b, bbr := rawConn(t, l)
+	for i := range 2 {
+		io.WriteString(a, parkGet(i))
+		expectOK(t, abr, i)
+		io.WriteString(b, parkGet(i))
+		expectOK(t, bbr, i)
+	}
+	io.WriteString(a, "GET /?keep=1&n=9 HTTP/1.1\r\nHost: x\r\n\r\n")
+	q := <-kept
+	for i := 2; i < 10; i++ {
+		io.WriteString(b, parkGet(i))
+		expectOK(t, bbr, i)
+	}
+	q.Print("ok 9")
+	require.NoError(t, q.Close())
+	expectOK(t, abr, 9)
+	io.WriteString(a, parkGet(10))
+	expectOK(t, abr, 10)
+	_ = srv
+}
+
+// TestEvloopGiveUpHandle: the application takes over a resident
+// connection and gets a working net.Conn of Go's.
+func TestEvloopGiveUpHandle(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		if c.Param("up") == "" {
+			c.Print("ok " + c.Param("n"))
+			return
+		}
+		c.Header(http.Header{"Status": {"101 Switching Protocols"}, "Upgrade": {"echo"}, "Connection": {"Upgrade"}})
+		nc, err := c.GiveUpHandle()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = io.Copy(nc, io.LimitReader(nc, 5))
+		}()
+	})
+	conn, br := rawConn(t, l)
+	for i := range 2 {
+		io.WriteString(conn, parkGet(i))
+		expectOK(t, br, i)
+	}
+	waitParked(t, srv, 1)
+	io.WriteString(conn, "GET /?up=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	require.Equal(t, 101, resp.StatusCode)
+	io.WriteString(conn, "hello")
+	got := make([]byte, 5)
+	_, err = io.ReadFull(br, got)
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(got))
+	requireNoConns(t, srv, 5*time.Second)
+}
+
+func TestEvloopIdleTimeout(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{IdleTimeout: 300 * time.Millisecond}, ListenOptions{Threading: true}, parkEcho)
+	conn, br := rawConn(t, l)
+	for i := range 3 {
+		io.WriteString(conn, parkGet(i))
+		expectOK(t, br, i)
+	}
+	start := time.Now()
+	expectClosed(t, br)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	requireNoConns(t, srv, 5*time.Second)
+}
+
+func TestEvloopShutdownAndClose(t *testing.T) {
+	leakCheck(t)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		if c.Param("slow") != "" {
+			entered <- struct{}{}
+			<-release
+		}
+		c.Print("ok " + c.Param("n"))
+	})
+	idle, ibr := rawConn(t, l)
+	busy, bbr := rawConn(t, l)
+	for i := range 2 {
+		io.WriteString(idle, parkGet(i))
+		expectOK(t, ibr, i)
+		io.WriteString(busy, parkGet(i))
+		expectOK(t, bbr, i)
+	}
+	waitParked(t, srv, 2)
+	io.WriteString(busy, "GET /?slow=1&n=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	expectClosed(t, ibr) // the idle resident connection closes at once
+	close(release)
+	resp, body := readResponse(t, bbr, "GET")
+	assert.Equal(t, "ok 5", body)
+	assert.True(t, resp.Close, "the request in flight is answered, with Connection: close")
+	require.NoError(t, <-done)
+}
+
+func TestEvloopCloseCutsResident(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, parkEcho)
+	conns := make([]*bufio.Reader, 5)
+	for i := range conns {
+		c, br := rawConn(t, l)
+		for j := range 2 {
+			io.WriteString(c, parkGet(j))
+			expectOK(t, br, j)
+		}
+		conns[i] = br
+	}
+	waitParked(t, srv, 5)
+	require.NoError(t, srv.Close())
+	for _, br := range conns {
+		expectClosed(t, br)
+	}
+}
+
+// TestFdConn drives fdConn directly over a TCP pair: raw reads and writes,
+// a read that has to wait (through Go), deadlines, CloseWrite, Close.
+func TestFdConn(t *testing.T) {
+	leakCheck(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer client.Close()
+	sc, err := ln.Accept()
+	require.NoError(t, err)
+	var gone atomic.Int32
+	fc, err := detachTCP(sc.(*net.TCPConn), func(int) { gone.Add(1) })
+	require.NoError(t, err)
+	defer fc.Close()
+	assert.Equal(t, client.LocalAddr().String(), fc.RemoteAddr().String())
+
+	_, err = client.Write([]byte("ping"))
+	require.NoError(t, err)
+	buf := make([]byte, 16)
+	time.Sleep(20 * time.Millisecond)
+	n, err := fc.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(buf[:n]))
+	assert.Zero(t, gone.Load(), "data was there: read raw")
+	_, err = fc.Write([]byte("pong"))
+	require.NoError(t, err)
+	n, err = client.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "pong", string(buf[:n]))
+
+	// Nothing to read: the read waits through Go, honouring the deadline.
+	require.NoError(t, fc.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	_, err = fc.Read(buf)
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	assert.True(t, ne.Timeout())
+	assert.EqualValues(t, 1, gone.Load(), "the descriptor went to Go once")
+	require.NoError(t, fc.SetReadDeadline(time.Time{}))
+	go func() { time.Sleep(20 * time.Millisecond); client.Write([]byte("late")) }()
+	n, err = fc.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "late", string(buf[:n]))
+
+	// Back out of Go, then a past deadline fails a raw read at once.
+	require.GreaterOrEqual(t, fc.rawFD(), 0)
+	require.NoError(t, fc.SetReadDeadline(aLongTimeAgo))
+	_, err = fc.Read(buf)
+	require.ErrorAs(t, err, &ne)
+	assert.True(t, ne.Timeout())
+	require.NoError(t, fc.SetReadDeadline(time.Time{}))
+
+	require.NoError(t, fc.CloseWrite())
+	_, err = client.Read(buf)
+	assert.ErrorIs(t, err, io.EOF, "the client sees the server's end")
+	require.NoError(t, fc.Close())
+	_, err = fc.Read(buf)
+	assert.ErrorIs(t, err, net.ErrClosed)
+	assert.ErrorIs(t, fc.Close(), net.ErrClosed)
+}
+
+// TestFdConnCloseWhileWaiting: Close from another goroutine ends a read
+// waiting through Go.
+func TestFdConnCloseWhileWaiting(t *testing.T) {
+	leakCheck(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer client.Close()
+	sc, err := ln.Accept()
+	require.NoError(t, err)
+	fc, err := detachTCP(sc.(*net.TCPConn), nil)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := fc.Read(make([]byte, 8))
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, fc.Close())
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the waiting read")
+	}
+}
