@@ -27,8 +27,8 @@ type conn struct {
 	// callback may still read a finished request's environment.
 	laddr, raddr net.Addr
 	cr           connReader
-	req http1.Request
-	lim *http1.Limits
+	req          http1.Request
+	lim          *http1.Limits
 
 	wmu      sync.Mutex // socket writes: responses and 100 Continue
 	hdr      []byte     // scratch for response heads
