@@ -222,7 +222,6 @@ func (p *parker) serveHere(c *conn, runner uint32) bool {
 		h.serving.Store(nil)
 	}
 	p.mu.Unlock()
-	dbgInline.Add(1)
 	l.noteInline(end.Sub(start), end, p.slow())
 	return !replaced
 }
@@ -238,7 +237,6 @@ func (l *PortListener) noteInline(took time.Duration, now time.Time, slow time.D
 	avg := l.inlineAvg.Load()
 	avg += (int64(took) - avg) / inlineAvgWeight
 	if avg > int64(slow) {
-		dbgSlow.Add(1)
 		l.slowUntil.Store(now.Add(slowBackoff).UnixNano())
 		avg = 0
 	}
@@ -305,6 +303,5 @@ func (p *parker) handoff(seq uint64) {
 	p.deregisterLocked(c)
 	h.serving.Store(nil)
 	p.runner++
-	dbgHand.Add(1)
 	go p.run(p.runner)
 }

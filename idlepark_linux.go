@@ -365,7 +365,6 @@ func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
 			p.unparkLocked(c)
 			c.park.resumed, c.park.ready = true, true
 			p.mu.Unlock()
-			dbgGo.Add(1)
 			go c.serve()
 			continue
 		}

@@ -72,9 +72,7 @@ func (s *httpevServer) run(ctx context.Context, addr any, ready func(net.Addr)) 
 	if ready != nil {
 		ready(l.Addr())
 	}
-	err = srv.Run(ctx, 5*time.Second)
-	fmt.Fprintln(os.Stderr, httpev.DbgCounts())
-	return err
+	return srv.Run(ctx, 5*time.Second)
 }
 
 func (s *httpevServer) handle(c *httpev.CGI) {
