@@ -297,11 +297,17 @@ func (p *parker) handoff(seq uint64) {
 	defer p.mu.Unlock()
 	h := &p.handoffs
 	c := h.serving.Load()
-	if c == nil || h.seq.Load() != seq || p.stopped {
+	if c == nil || h.seq.Load() != seq {
 		return
 	}
 	p.deregisterLocked(c)
 	h.serving.Store(nil)
 	p.runner++
+	if p.stopped {
+		// No new poller; stop waits for one to end, and the old one
+		// will not poll again.
+		close(p.done)
+		return
+	}
 	go p.run(p.runner)
 }

@@ -73,7 +73,6 @@ type parker struct {
 
 	mu       sync.Mutex
 	epfd     int
-	file     *os.File // epfd, for Go's netpoller; nil until started
 	stopped  bool
 	gen      uint32
 	byFD     []*conn // parked connections by descriptor (8 bytes per descriptor number, never shrunk)
@@ -81,7 +80,9 @@ type parker struct {
 	tail     *conn
 	deadline time.Time // the poll's current read deadline; zero when none is armed
 	done     chan struct{}
-	rc       syscall.RawConn // file's
+	started  bool
+	pokeR    int // a pipe whose input end is in the set: poke wakes the poller
+	pokeW    int
 	runner   uint32          // p.mu: generation of the goroutine that polls (evloop_linux.go)
 	handoffs handoffState
 
@@ -201,7 +202,7 @@ func (p *parker) park(c *conn, deadline time.Time) bool {
 
 // startLocked creates the epoll set and starts the poller on first use.
 func (p *parker) startLocked() bool {
-	if p.file != nil {
+	if p.started {
 		return true
 	}
 	if p.broken.Load() {
@@ -216,24 +217,43 @@ func (p *parker) startLocked() bool {
 	if err != nil {
 		return fail(os.NewSyscallError("epoll_create1", err))
 	}
-	if err := syscall.SetNonblock(epfd, true); err != nil {
+	var pipe [2]int
+	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		_ = syscall.Close(epfd)
-		return fail(err)
+		return fail(os.NewSyscallError("pipe2", err))
 	}
-	f := os.NewFile(uintptr(epfd), "httpev-idlepark")
-	rc, err := f.SyscallConn()
-	if err == nil {
-		// Fails unless the descriptor is in Go's netpoller, without
-		// which the poller could neither wait nor time out.
-		err = f.SetReadDeadline(time.Time{})
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pipe[0])}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
+		_ = syscall.Close(epfd)
+		_ = syscall.Close(pipe[0])
+		_ = syscall.Close(pipe[1])
+		return fail(os.NewSyscallError("epoll_ctl", err))
 	}
-	if err != nil {
-		_ = f.Close()
-		return fail(err)
-	}
-	p.epfd, p.file, p.rc, p.done = epfd, f, rc, make(chan struct{})
+	p.epfd, p.pokeR, p.pokeW, p.done, p.started = epfd, pipe[0], pipe[1], make(chan struct{}), true
 	go p.run(p.runner)
 	return true
+}
+
+// poke makes the poller's epoll_wait return, to see a new deadline or
+// that it must stop.
+func (p *parker) poke() {
+	_, _ = syscall.Write(p.pokeW, []byte{0})
+}
+
+// waitMillis is the poller's next epoll_wait timeout: until the armed
+// deadline, -1 for none; stop reports that the poller must end.
+func (p *parker) waitMillis() (ms int, stop bool) {
+	p.mu.Lock()
+	d, stop := p.deadline, p.stopped
+	p.mu.Unlock()
+	if d.IsZero() {
+		return -1, stop
+	}
+	wait := time.Until(d)
+	if wait <= 0 {
+		return 0, stop
+	}
+	return int((wait + time.Millisecond - 1) / time.Millisecond), stop
 }
 
 // insertLocked links c into the deadline-ordered list. Connections park
@@ -307,38 +327,34 @@ func (p *parker) armLocked() {
 		return
 	}
 	p.deadline = d
-	_ = p.file.SetReadDeadline(d)
+	p.poke() // the poller may be waiting for a later deadline, or none
 }
 
 // run is the poller goroutine; runner is its generation. A runner that a
 // handoff replaced (evloop_linux.go) ends once it is back from the
 // connection it was serving.
+//
+// It waits in epoll_wait itself, holding its thread, rather than in Go's
+// netpoller: the netpoller would add a second epoll_wait and a goroutine
+// wake-up to every batch of requests, a measurable share of a small
+// keep-alive response (see fdconn_linux.go for the other share).
 func (p *parker) run(runner uint32) {
 	events := make([]syscall.EpollEvent, parkBatch)
-	var n int
-	var werr error
-	poll := func(fd uintptr) bool {
-		for {
-			n, werr = syscall.EpollWait(int(fd), events, 0)
-			if werr != syscall.EINTR {
-				break
-			}
-		}
-		// Nothing ready: Go's netpoller waits until the set has events.
-		return n > 0 || werr != nil
-	}
 	for {
-		err := p.rc.Read(poll)
-		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			p.sweep()
-		case err != nil:
-			close(p.done) // stop closed the descriptor
-			return
-		case werr != nil:
-			p.fail(os.NewSyscallError("epoll_wait", werr))
+		ms, stop := p.waitMillis()
+		if stop {
 			close(p.done)
 			return
+		}
+		n, err := syscall.EpollWait(p.epfd, events, ms)
+		switch {
+		case err == syscall.EINTR:
+		case err != nil:
+			p.fail(os.NewSyscallError("epoll_wait", err))
+			close(p.done)
+			return
+		case n == 0:
+			p.sweep()
 		default:
 			if !p.wake(events[:n], runner) {
 				return
@@ -355,6 +371,11 @@ func (p *parker) run(runner uint32) {
 // reports false when this runner was replaced while it served.
 func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
 	for i, ev := range events {
+		if int(ev.Fd) == p.pokeR {
+			var buf [64]byte
+			_, _ = syscall.Read(p.pokeR, buf[:])
+			continue
+		}
 		p.mu.Lock()
 		c := p.lookupLocked(ev)
 		if c == nil {
@@ -422,9 +443,6 @@ func (p *parker) sweep() {
 		expired = append(expired, c)
 	}
 	p.armLocked()
-	if p.deadline.IsZero() && !p.stopped {
-		_ = p.file.SetReadDeadline(time.Time{})
-	}
 	p.mu.Unlock()
 	for _, c := range expired {
 		// finishConn may wait (closing the socket, close handlers);
@@ -477,12 +495,15 @@ func (p *parker) drain(c *conn, hard bool) bool {
 // every parked connection out, and park refuses new ones by then.
 func (p *parker) stop() {
 	p.mu.Lock()
-	f, done := p.file, p.done
+	started, done := p.started, p.done
 	p.stopped = true
 	p.mu.Unlock()
-	if f == nil {
+	if !started {
 		return
 	}
-	_ = f.Close() // wakes the poller's wait
+	p.poke()
 	<-done
+	_ = syscall.Close(p.epfd)
+	_ = syscall.Close(p.pokeR)
+	_ = syscall.Close(p.pokeW)
 }
