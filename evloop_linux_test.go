@@ -372,8 +372,16 @@ func TestFdConn(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "late", string(buf[:n]))
 
-	// Back out of Go, then a past deadline fails a raw read at once.
+	// Back out of Go: raw reads again. With nothing to read, a past
+	// deadline (how drain wakes a waiting read) ends the read at once.
 	require.GreaterOrEqual(t, fc.rawFD(), 0)
+	_, err = client.Write([]byte("raw"))
+	require.NoError(t, err)
+	time.Sleep(20 * time.Millisecond)
+	n, err = fc.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "raw", string(buf[:n]))
+	assert.EqualValues(t, 1, gone.Load(), "read raw")
 	require.NoError(t, fc.SetReadDeadline(aLongTimeAgo))
 	_, err = fc.Read(buf)
 	require.ErrorAs(t, err, &ne)

@@ -32,6 +32,11 @@ import (
 // resident connection thus blocks only through Go, and code written for
 // net.Conn (the request path, GiveUpHandle) works unchanged.
 //
+// Deadlines bound waiting, which only the Go connection does: a raw read
+// or write that can be done at once is done whatever the deadline (a past
+// deadline, which drain sets to wake a waiting read, still ends the wait
+// at once).
+//
 // The raw descriptor is only used under mu, and its system calls never
 // block, so Close from another goroutine (a server shutting down) waits
 // for at most one of them and the descriptor number is never used after
@@ -140,10 +145,6 @@ func (fc *fdConn) goConn() (net.Conn, error) {
 
 func (fc *fdConn) Read(p []byte) (int, error) {
 	fc.mu.Lock()
-	if fc.gc == nil && !fc.closed && pastDeadline(fc.rdl) {
-		fc.mu.Unlock()
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: fc.laddr, Addr: fc.raddr, Err: os.ErrDeadlineExceeded}
-	}
 	if fc.gc == nil && !fc.closed {
 		n, err := ignoringEINTR(func() (int, error) { return syscall.Read(fc.fd, p) })
 		if err != syscall.EAGAIN {
@@ -168,10 +169,6 @@ func (fc *fdConn) Read(p []byte) (int, error) {
 func (fc *fdConn) Write(p []byte) (int, error) {
 	fc.mu.Lock()
 	done := 0
-	if fc.gc == nil && !fc.closed && pastDeadline(fc.wdl) {
-		fc.mu.Unlock()
-		return 0, &net.OpError{Op: "write", Net: "tcp", Source: fc.laddr, Addr: fc.raddr, Err: os.ErrDeadlineExceeded}
-	}
 	if fc.gc == nil && !fc.closed {
 		for done < len(p) {
 			n, err := ignoringEINTR(func() (int, error) { return syscall.Write(fc.fd, p[done:]) })
@@ -290,30 +287,17 @@ func (r fdRawConn) Control(f func(fd uintptr)) error {
 }
 
 func (r fdRawConn) Read(f func(fd uintptr) bool) error {
-	return r.wait(f, syscall.RawConn.Read, fdConnRead)
+	return r.wait(f, syscall.RawConn.Read)
 }
 
 func (r fdRawConn) Write(f func(fd uintptr) bool) error {
-	return r.wait(f, syscall.RawConn.Write, fdConnWrite)
+	return r.wait(f, syscall.RawConn.Write)
 }
 
-const (
-	fdConnRead = iota
-	fdConnWrite
-)
-
-func (r fdRawConn) wait(f func(fd uintptr) bool, through func(syscall.RawConn, func(uintptr) bool) error, dir int) error {
+func (r fdRawConn) wait(f func(fd uintptr) bool, through func(syscall.RawConn, func(uintptr) bool) error) error {
 	fc := r.fc
 	fc.mu.Lock()
-	dl := fc.rdl
-	if dir == fdConnWrite {
-		dl = fc.wdl
-	}
 	if fc.gc == nil && !fc.closed {
-		if pastDeadline(dl) {
-			fc.mu.Unlock()
-			return os.ErrDeadlineExceeded
-		}
 		if f(uintptr(fc.fd)) {
 			fc.mu.Unlock()
 			return nil
@@ -338,8 +322,6 @@ func rawOf(c net.Conn, do func(syscall.RawConn) error) error {
 	}
 	return do(rc)
 }
-
-func pastDeadline(t time.Time) bool { return !t.IsZero() && !time.Now().Before(t) }
 
 func ignoringEINTR(f func() (int, error)) (int, error) {
 	for {

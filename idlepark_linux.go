@@ -83,7 +83,7 @@ type parker struct {
 	started  bool
 	pokeR    int // a pipe whose input end is in the set: poke wakes the poller
 	pokeW    int
-	runner   uint32          // p.mu: generation of the goroutine that polls (evloop_linux.go)
+	runner   uint32 // p.mu: generation of the goroutine that polls (evloop_linux.go)
 	handoffs handoffState
 
 	broken atomic.Bool // epoll unavailable: connections never park
