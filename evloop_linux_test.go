@@ -276,6 +276,40 @@ func TestEvloopIdleTimeout(t *testing.T) {
 	requireNoConns(t, srv, 5*time.Second)
 }
 
+// TestEvloopIdleTimeoutWhileBusy: a poller that always finds a ready
+// connection still closes the idle ones in time.
+func TestEvloopIdleTimeoutWhileBusy(t *testing.T) {
+	leakCheck(t)
+	srv, l, _ := testServer(t, Options{IdleTimeout: 300 * time.Millisecond}, ListenOptions{Threading: true}, parkEcho)
+	idle, ibr := rawConn(t, l)
+	busy, bbr := rawConn(t, l)
+	for i := range 2 {
+		io.WriteString(idle, parkGet(i))
+		expectOK(t, ibr, i)
+	}
+	closed := make(chan time.Duration, 1)
+	start := time.Now()
+	go func() {
+		_, err := ibr.ReadByte()
+		if err != nil {
+			closed <- time.Since(start)
+		}
+	}()
+	for i := 0; ; i++ {
+		io.WriteString(busy, parkGet(i))
+		expectOK(t, bbr, i)
+		select {
+		case d := <-closed:
+			t.Logf("idle connection closed after %v, %d requests on the busy one meanwhile", d, i)
+			assert.Less(t, d, 3*time.Second)
+			_ = srv
+			return
+		default:
+		}
+		require.Less(t, time.Since(start), 5*time.Second, "the idle connection was never closed")
+	}
+}
+
 func TestEvloopShutdownAndClose(t *testing.T) {
 	leakCheck(t)
 	release := make(chan struct{})

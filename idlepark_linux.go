@@ -346,6 +346,12 @@ func (p *parker) run(runner uint32) {
 			close(p.done)
 			return
 		}
+		if ms == 0 {
+			// Due now: a poller kept busy by ready connections must
+			// still close the idle ones in time.
+			p.sweep()
+			continue
+		}
 		n, err := syscall.EpollWait(p.epfd, events, ms)
 		switch {
 		case err == syscall.EINTR:
@@ -442,7 +448,9 @@ func (p *parker) sweep() {
 		p.unparkLocked(c)
 		expired = append(expired, c)
 	}
-	p.armLocked()
+	if p.head != nil {
+		p.deadline = p.head.park.deadline // the poller itself sweeps: no poke
+	}
 	p.mu.Unlock()
 	for _, c := range expired {
 		// finishConn may wait (closing the socket, close handlers);
