@@ -48,24 +48,31 @@ func (ps *parkState) takeResumed() bool {
 	return r
 }
 
-// parker holds parked idle keep-alive connections of one Server: one epoll
-// set and one goroutine for all of them, so that an idle connection costs
-// its socket and its conn struct (about 4 KB of RSS, 2 KB of it live heap)
-// instead of also a goroutine stack (another 4 KB). Each parked connection is registered EPOLLONESHOT; the
-// first readiness (bytes, end of stream, error) takes it out of the set and
-// starts its goroutine again. Go's own netpoller keeps the descriptor
-// registered meanwhile, which is harmless: nothing reads it.
+// parker holds the idle keep-alive connections of one Server: one epoll
+// set and one poller goroutine for all of them, so that an idle connection
+// costs its socket and its conn struct (about 3-4 KB of RSS) instead of
+// also a goroutine stack (another 4 KB). Two kinds of connection are in
+// the set:
 //
-// The poller waits for the epoll descriptor in Go's netpoller (an epoll
-// descriptor is pollable), so it holds no thread while it waits, and the
-// IdleTimeout of parked connections is the read deadline of that wait.
+//   - Resident ones (Threading on, TCP; evloop_linux.go) are registered
+//     level-triggered from their first response until they close or block,
+//     and the poller serves their requests on its own goroutine.
+//   - Parked ones (the rest) are registered EPOLLONESHOT after 100 ms idle;
+//     the first readiness (bytes, end of stream, error) takes one out of
+//     the set and starts its goroutine again. Go's own netpoller keeps the
+//     descriptor registered meanwhile, which is harmless: nothing reads it.
 //
-// Locking: Server.mu, when both are taken, comes before parker.mu. Every
-// epoll_ctl and every change to a parked connection happens under
-// parker.mu, and a parked connection's descriptor is only closed after it
-// has left the set under that mutex, so an event is never applied to a
-// descriptor number that was closed and reused: the poller looks the
-// descriptor up and checks the generation under the mutex before it acts.
+// The poller waits in epoll_wait with the earliest IdleTimeout deadline as
+// its timeout; a pipe in the set wakes it for an earlier deadline or stop.
+//
+// Locking: Server.mu, when both are taken, comes before parker.mu, and an
+// fdConn's mutex before both (so the parker never calls into an fdConn
+// under its mutex). Every epoll_ctl and every change to a parked connection
+// happens under parker.mu, and a connection's descriptor is only closed
+// after it has left the set under that mutex (forget), so an event is
+// never applied to a descriptor number that was closed and reused: the
+// poller looks the descriptor up and checks the generation under the
+// mutex before it acts.
 //
 // The parker starts on the first park and stops in Shutdown and Close.
 type parker struct {
