@@ -64,7 +64,7 @@ func TestEvloopServesOnPoller(t *testing.T) {
 	c := residentConn(t, srv)
 	_, raw := c.nc.(*fdConn)
 	assert.True(t, raw, "a resident connection is out of Go's netpoller")
-	assert.Zero(t, serveGoroutines())
+	assert.Zero(t, noServeGoroutines(t))
 	assert.EqualValues(t, 1, parks(srv), "registered once, not per request")
 
 	// Pipelined requests in one write are all answered, in order.

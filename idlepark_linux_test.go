@@ -75,6 +75,17 @@ func serveGoroutines() int {
 	return strings.Count(allStacks(), "httpev.(*conn).serve(")
 }
 
+// noServeGoroutines waits (briefly) for every connection goroutine to
+// end: a connection is listed as parked just before its goroutine returns.
+func noServeGoroutines(t testing.TB) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for serveGoroutines() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return serveGoroutines()
+}
+
 // lockedBuffer collects a server's log lines.
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -119,7 +130,7 @@ func TestIdleParkNextRequest(t *testing.T) {
 			io.WriteString(conn, parkGet(1))
 			expectOK(t, br, 1)
 			waitParked(t, srv, 1)
-			assert.Equal(t, 0, serveGoroutines(), "a parked connection has no goroutine")
+			assert.Equal(t, 0, noServeGoroutines(t), "a parked connection has no goroutine")
 			assert.Equal(t, 1, serverConns(srv), "a parked connection stays tracked")
 
 			io.WriteString(conn, parkGet(2))
@@ -151,7 +162,7 @@ func TestIdleParkMany(t *testing.T) {
 	const n = 500
 	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, parkEcho)
 	conns, brs := openParked(t, srv, l, n)
-	assert.Equal(t, 0, serveGoroutines())
+	assert.Equal(t, 0, noServeGoroutines(t))
 
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -487,7 +498,7 @@ func TestIdleParkStaleEvent(t *testing.T) {
 	p.mu.Unlock()
 	p.wake([]syscall.EpollEvent{{Fd: fd, Pad: int32(gen + 1)}, {Fd: 1 << 20}}, p.runner)
 	assert.Equal(t, 1, parkedConns(srv))
-	assert.Equal(t, 0, serveGoroutines())
+	assert.Equal(t, 0, noServeGoroutines(t))
 	io.WriteString(conn, parkGet(2))
 	expectOK(t, br, 2)
 }
