@@ -119,6 +119,18 @@ func TestSoakMixedLoad(t *testing.T) {
 	srv, l1, _ := testServer(t, Options{TmpPath: tmp}, ListenOptions{}, loadHandler(reqs.uploadSize))
 	l2, err := srv.Listen("127.0.0.1:0", loadHandler(reqs.uploadSize), ListenOptions{Threading: true})
 	require.NoError(t, err)
+	// Two requests on one keep-alive connection start what the server
+	// keeps for as long as it runs (the idle-connection poller and its
+	// watcher), so that the goroutine count below compares like with like.
+	warm, wbr := rawConn(t, l2)
+	for i := range 2 {
+		_, err := io.WriteString(warm, "GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.NoError(t, err)
+		resp, _ := readResponse(t, wbr, "GET")
+		require.Equal(t, 200, resp.StatusCode, "warm-up request %d", i)
+	}
+	warm.Close()
+	requireNoConns(t, srv, 10*time.Second)
 	start := snapshot()
 
 	type key struct {
