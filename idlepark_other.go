@@ -2,10 +2,7 @@
 
 package httpev
 
-import (
-	"net"
-	"time"
-)
+import "time"
 
 // Idle keep-alive connections park only on Linux (idlepark_linux.go);
 // elsewhere each waits on its own goroutine, without a read buffer.
@@ -26,7 +23,3 @@ func (*parker) drain(*conn, bool) bool { return false }
 func (*parker) stop() {}
 
 func (*parker) forget(*conn) {}
-
-func (l *PortListener) wrapRaw(ln net.Listener) net.Listener { return ln }
-
-func (c *conn) parkNew() bool { return false }

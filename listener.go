@@ -131,11 +131,7 @@ func (l *PortListener) listen(address string) (net.Listener, error) {
 	if l.opts.ReusePort {
 		lc.Control = reusePort
 	}
-	ln, err := lc.Listen(context.Background(), l.network, address)
-	if err != nil {
-		return nil, err
-	}
-	return l.wrapRaw(ln), nil
+	return lc.Listen(context.Background(), l.network, address)
 }
 
 // tlsConfig builds the listener's TLS configuration, nil for plain HTTP.
@@ -382,9 +378,6 @@ func (l *PortListener) serveConn(nc net.Conn) {
 			l.srv.connSem.Release(1)
 		}
 		return
-	}
-	if !draining && c.parkNew() {
-		return // the poller serves it once its request arrives
 	}
 	go c.serve()
 }
