@@ -23,8 +23,13 @@ import (
 // one read and one write per request, no goroutine switch.
 //
 // Callbacks may block, and with Threading on they may count on running
-// concurrently with others. Two guards keep a callback from holding up
-// other connections:
+// concurrently with others. Three guards keep one connection from holding
+// up the others:
+//
+//   - A read or write that would wait (a head or body still arriving, a
+//     client not reading its response) hands the socket back to Go
+//     (fdConn) and, if the poller is the one about to wait, hands the
+//     poller's work to a new goroutine at once (forgetFD).
 //
 //   - Handoff: a watcher checks every handoffTick whether the poller has
 //     been serving one connection for a whole tick. If so, it takes that
@@ -178,12 +183,19 @@ func (c *conn) detach() *fdConn {
 }
 
 // forgetFD takes c out of the epoll set when its descriptor fd goes to Go
-// (fdConn.goConnLocked).
+// (fdConn.goConnLocked): a read or write of c is about to wait. If the
+// poller is serving c, that wait would hold up every other connection
+// until the watcher's handoff, so the handoff happens now: a slow client
+// (a head trickling in, a full socket buffer) costs the poller a goroutine
+// start, not a millisecond.
 func (p *parker) forgetFD(c *conn, fd int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c.park.resident && int(c.park.fd) == fd {
 		p.deregisterLocked(c)
+	}
+	if p.handoffs.serving.Load() == c {
+		p.handoffLocked()
 	}
 }
 
@@ -296,11 +308,16 @@ func (p *parker) handoff(seq uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := &p.handoffs
-	c := h.serving.Load()
-	if c == nil || h.seq.Load() != seq {
+	if h.serving.Load() == nil || h.seq.Load() != seq {
 		return
 	}
-	p.deregisterLocked(c)
+	p.handoffLocked()
+}
+
+// handoffLocked replaces the runner serving h.serving (see handoff).
+func (p *parker) handoffLocked() {
+	h := &p.handoffs
+	p.deregisterLocked(h.serving.Load())
 	h.serving.Store(nil)
 	p.runner++
 	if p.stopped {

@@ -35,6 +35,16 @@ func (e *residentEcho) serve(c *CGI) {
 	c.Print("ok " + c.Param("n"))
 }
 
+// requireConns waits until srv tracks n connections.
+func requireConns(t *testing.T, srv *Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for serverConns(srv) != n {
+		require.True(t, time.Now().Before(deadline), "%d connections, want %d", serverConns(srv), n)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // residentConn returns the server side of the one connection srv has.
 func residentConn(t *testing.T, srv *Server) *conn {
 	t.Helper()
@@ -168,14 +178,24 @@ func TestEvloopBlockingWrite(t *testing.T) {
 		}
 		c.Print("ok " + c.Param("n"))
 	})
+	// Only the write that has to wait may hand the poller over: the
+	// watcher's tick is out of reach.
+	srv.park.handoffs.tick = time.Hour
 	conn, br := rawConn(t, l)
+	other, obr := rawConn(t, l)
 	for i := range 2 {
 		io.WriteString(conn, parkGet(i))
 		expectOK(t, br, i)
+		io.WriteString(other, parkGet(i))
+		expectOK(t, obr, i)
 	}
-	waitParked(t, srv, 1)
+	waitParked(t, srv, 2)
 	io.WriteString(conn, "GET /?big=1 HTTP/1.1\r\nHost: x\r\n\r\n")
 	time.Sleep(50 * time.Millisecond) // the server fills the buffers and waits
+	for i := 2; i < 5; i++ { // served meanwhile: the poller was handed over at once
+		io.WriteString(other, parkGet(i))
+		expectOK(t, obr, i)
+	}
 	resp, body := readResponse(t, br, "GET")
 	require.Equal(t, 200, resp.StatusCode)
 	require.Equal(t, len(big), len(body))
@@ -183,6 +203,8 @@ func TestEvloopBlockingWrite(t *testing.T) {
 		io.WriteString(conn, parkGet(i))
 		expectOK(t, br, i)
 	}
+	other.Close()
+	requireConns(t, srv, 1)
 	waitParked(t, srv, 1)
 	fc, raw := residentConn(t, srv).nc.(*fdConn)
 	require.True(t, raw)

@@ -65,9 +65,9 @@ func detachTCP(tc *net.TCPConn, toGo func(int)) (*fdConn, error) {
 	return fc, nil
 }
 
-// dupFromGo duplicates the descriptor of a Go connection (close-on-exec,
-// non-blocking, as the original).
-func dupFromGo(c net.Conn) (int, error) {
+// dupFromGo duplicates the descriptor of a Go connection or listener
+// (close-on-exec, non-blocking, as the original).
+func dupFromGo(c any) (int, error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return -1, errors.New("httpev: connection has no descriptor")
@@ -121,6 +121,7 @@ func (fc *fdConn) goConnLocked() (net.Conn, error) {
 	if fc.toGo != nil {
 		fc.toGo(fc.fd)
 	}
+	probes, _ := syscall.GetsockoptInt(fc.fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
 	f := os.NewFile(uintptr(fc.fd), "httpev-conn")
 	gc, err := net.FileConn(f) // duplicates the descriptor
 	_ = f.Close()
@@ -128,6 +129,11 @@ func (fc *fdConn) goConnLocked() (net.Conn, error) {
 	if err != nil {
 		fc.closed = true
 		return nil, err
+	}
+	if tc, ok := gc.(*net.TCPConn); ok && probes == 0 {
+		// FileConn turns TCP keep-alive probes on; they stay as they
+		// were (keepalive.go turns them on when a request is kept).
+		_ = tc.SetKeepAlive(false)
 	}
 	_ = gc.SetReadDeadline(fc.rdl)
 	_ = gc.SetWriteDeadline(fc.wdl)

@@ -12,7 +12,7 @@ import (
 
 // soKeepAlive reads SO_KEEPALIVE of the request's connection.
 func soKeepAlive(t *testing.T, c *CGI) int {
-	rc, err := tcpConn(c.cn.nc).SyscallConn()
+	rc, err := c.cn.nc.(syscall.Conn).SyscallConn() // the socket as it is, wherever it is served
 	require.NoError(t, err)
 	v := -1
 	require.NoError(t, rc.Control(func(fd uintptr) {

@@ -131,9 +131,10 @@ type ListenOptions struct {
 	// goroutine, which reads, parses, calls back and writes for every
 	// ready connection in turn, with no goroutine switch (about 1.2 times
 	// fasthttp's keep-alive throughput; README has the figures). A
-	// callback there may block: once it has run for a millisecond (one to
-	// two ticks of a watcher) a new poller takes over and the callback's
-	// goroutine stays its connection's; and when the listener's requests
+	// callback there may block: a read or write that has to wait for the
+	// client hands the poller to a new goroutine at once; anything else
+	// that has run for a millisecond (one to two ticks of a watcher) too;
+	// the callback's goroutine then stays its connection's; and when the listener's requests
 	// average more than 200 µs on the poller, its ready connections get a
 	// goroutine each again for a second, so callbacks that wait on
 	// databases or other servers keep their concurrency. Options.NoIdlePark
