@@ -38,6 +38,7 @@ import (
 //     callback (a long poll, a slow query, a slow client's full socket
 //     buffer) thus delays the poller's other connections by at most two
 //     ticks, once.
+//
 //   - Back-off: a request that took longer than inlineSlow on the poller
 //     turns inline serving off for its listener for slowBackoff: its ready
 //     connections then each get a goroutine again, as on other systems.

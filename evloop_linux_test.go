@@ -192,7 +192,8 @@ func TestEvloopBlockingWrite(t *testing.T) {
 	waitParked(t, srv, 2)
 	io.WriteString(conn, "GET /?big=1 HTTP/1.1\r\nHost: x\r\n\r\n")
 	time.Sleep(50 * time.Millisecond) // the server fills the buffers and waits
-	for i := 2; i < 5; i++ { // served meanwhile: the poller was handed over at once
+	// Served meanwhile: the poller was handed over at once.
+	for i := 2; i < 5; i++ {
 		io.WriteString(other, parkGet(i))
 		expectOK(t, obr, i)
 	}
