@@ -225,7 +225,7 @@ func TestSoakMixedLoad(t *testing.T) {
 func TestSoakHostile(t *testing.T) {
 	leakCheck(t)
 	const n = 1000
-	const timeout, wto = 3 * time.Second, 5 * time.Second
+	const timeout, wto = 3 * time.Second, 10 * time.Second // wto: longer than opening every slow reader takes
 	var timedOut, otherErr, streaming atomic.Int32
 	piece := strings.Repeat("x", 32<<10)
 	srv, l, base := testServer(t, Options{WriteTimeout: wto}, ListenOptions{Timeout: timeout, Threading: true}, func(c *CGI) {
@@ -282,12 +282,11 @@ func TestSoakHostile(t *testing.T) {
 
 	peaks := samplePeaks(100 * time.Millisecond)
 	began := time.Now()
-	// Slowloris: part of a head, then a byte a second for 5 s (longer than
-	// Timeout in all, but never Timeout apart), then silence.
-	loris := slowClients(t, addr, n, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-	stop := make(chan struct{})
-	trickled := trickle(loris, time.Second, 5, stop)
-	// Slow readers: ask for an endless stream and never read.
+	// Slow readers first: ask for an endless stream and never read. While
+	// they fill their socket buffers the machine is busy, and opening them
+	// took 3-4 s on the 2-core development machine on a slow afternoon:
+	// opened first, they cannot push the slowloris connections past their
+	// Timeout before all are held.
 	readers := make([]net.Conn, 0, n)
 	d := net.Dialer{Control: smallRecvBuf}
 	for range n {
@@ -298,6 +297,11 @@ func TestSoakHostile(t *testing.T) {
 		require.NoError(t, err)
 		readers = append(readers, c)
 	}
+	// Slowloris: part of a head, then a byte a second for 5 s (longer than
+	// Timeout in all, but never Timeout apart), then silence.
+	loris := slowClients(t, addr, n, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	stop := make(chan struct{})
+	trickled := trickle(loris, time.Second, 5, stop)
 	var withAll memSnapshot
 	require.Eventually(t, func() bool { return serverConns(srv) >= 2*n-10 }, 30*time.Second, 50*time.Millisecond)
 	withAll = snapshot()
