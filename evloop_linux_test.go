@@ -45,6 +45,38 @@ func requireConns(t *testing.T, srv *Server, n int) {
 	}
 }
 
+// residentConns opens n connections and serves two requests on each
+// (n=0 and n=1): on a Threading-on listener they are then resident.
+func residentConns(t *testing.T, srv *Server, l *PortListener, n int) ([]net.Conn, []*bufio.Reader) {
+	t.Helper()
+	cs := make([]net.Conn, n)
+	brs := make([]*bufio.Reader, n)
+	for j := range cs {
+		cs[j], brs[j] = rawConn(t, l)
+	}
+	for i := range 2 {
+		for j := range cs {
+			io.WriteString(cs[j], parkGet(i))
+			expectOK(t, brs[j], i)
+		}
+	}
+	waitParked(t, srv, n)
+	return cs, brs
+}
+
+// blockingEcho answers "ok <n>"; a request with the query parameter param
+// set first signals entered and waits until release is closed.
+func blockingEcho(param string) (cb func(*CGI), entered chan struct{}, release chan struct{}) {
+	entered, release = make(chan struct{}, 1), make(chan struct{})
+	return func(c *CGI) {
+		if c.Param(param) != "" {
+			entered <- struct{}{}
+			<-release
+		}
+		c.Print("ok " + c.Param("n"))
+	}, entered, release
+}
+
 // residentConn returns the server side of the one connection srv has.
 func residentConn(t *testing.T, srv *Server) *conn {
 	t.Helper()
@@ -106,24 +138,10 @@ func TestEvloopThreadingOffNotResident(t *testing.T) {
 // other connections: the watcher starts a new poller.
 func TestEvloopHandoff(t *testing.T) {
 	leakCheck(t)
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
-		if c.Param("block") != "" {
-			entered <- struct{}{}
-			<-release
-		}
-		c.Print("ok " + c.Param("n"))
-	})
-	a, abr := rawConn(t, l)
-	b, bbr := rawConn(t, l)
-	for i := range 2 { // resident after the first
-		io.WriteString(a, parkGet(i))
-		expectOK(t, abr, i)
-		io.WriteString(b, parkGet(i))
-		expectOK(t, bbr, i)
-	}
-	waitParked(t, srv, 2)
+	cb, entered, release := blockingEcho("block")
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, cb)
+	cs, brs := residentConns(t, srv, l, 2)
+	a, abr, b, bbr := cs[0], brs[0], cs[1], brs[1]
 	io.WriteString(a, "GET /?n=7&block=1 HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-entered
 	start := time.Now()
@@ -181,15 +199,8 @@ func TestEvloopBlockingWrite(t *testing.T) {
 	// Only the write that has to wait may hand the poller over: the
 	// watcher's tick is out of reach.
 	srv.park.handoffs.tick = time.Hour
-	conn, br := rawConn(t, l)
-	other, obr := rawConn(t, l)
-	for i := range 2 {
-		io.WriteString(conn, parkGet(i))
-		expectOK(t, br, i)
-		io.WriteString(other, parkGet(i))
-		expectOK(t, obr, i)
-	}
-	waitParked(t, srv, 2)
+	cs, brs := residentConns(t, srv, l, 2)
+	conn, br, other, obr := cs[0], brs[0], cs[1], brs[1]
 	io.WriteString(conn, "GET /?big=1 HTTP/1.1\r\nHost: x\r\n\r\n")
 	time.Sleep(50 * time.Millisecond) // the server fills the buffers and waits
 	// Served meanwhile: the poller was handed over at once.
@@ -225,14 +236,8 @@ func TestEvloopKeepLongPoll(t *testing.T) {
 		}
 		c.Print("ok " + c.Param("n"))
 	})
-	a, abr := rawConn(t, l)
-	b, bbr := rawConn(t, l)
-	for i := range 2 {
-		io.WriteString(a, parkGet(i))
-		expectOK(t, abr, i)
-		io.WriteString(b, parkGet(i))
-		expectOK(t, bbr, i)
-	}
+	cs, brs := residentConns(t, srv, l, 2)
+	a, abr, b, bbr := cs[0], brs[0], cs[1], brs[1]
 	io.WriteString(a, "GET /?keep=1&n=9 HTTP/1.1\r\nHost: x\r\n\r\n")
 	q := <-kept
 	for i := 2; i < 10; i++ {
@@ -335,24 +340,10 @@ func TestEvloopIdleTimeoutWhileBusy(t *testing.T) {
 
 func TestEvloopShutdownAndClose(t *testing.T) {
 	leakCheck(t)
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
-		if c.Param("slow") != "" {
-			entered <- struct{}{}
-			<-release
-		}
-		c.Print("ok " + c.Param("n"))
-	})
-	idle, ibr := rawConn(t, l)
-	busy, bbr := rawConn(t, l)
-	for i := range 2 {
-		io.WriteString(idle, parkGet(i))
-		expectOK(t, ibr, i)
-		io.WriteString(busy, parkGet(i))
-		expectOK(t, bbr, i)
-	}
-	waitParked(t, srv, 2)
+	cb, entered, release := blockingEcho("slow")
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, cb)
+	cs, brs := residentConns(t, srv, l, 2)
+	ibr, busy, bbr := brs[0], cs[1], brs[1]
 	io.WriteString(busy, "GET /?slow=1&n=5 HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-entered
 	done := make(chan error, 1)
@@ -368,41 +359,40 @@ func TestEvloopShutdownAndClose(t *testing.T) {
 func TestEvloopCloseCutsResident(t *testing.T) {
 	leakCheck(t)
 	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, parkEcho)
-	conns := make([]*bufio.Reader, 5)
-	for i := range conns {
-		c, br := rawConn(t, l)
-		for j := range 2 {
-			io.WriteString(c, parkGet(j))
-			expectOK(t, br, j)
-		}
-		conns[i] = br
-	}
-	waitParked(t, srv, 5)
+	_, brs := residentConns(t, srv, l, 5)
 	require.NoError(t, srv.Close())
-	for _, br := range conns {
+	for _, br := range brs {
 		expectClosed(t, br)
 	}
+}
+
+// fdPair connects a client to a server-side fdConn over loopback; both
+// close when the test ends.
+func fdPair(t *testing.T, toGo func(int)) (net.Conn, *fdConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { client.Close() })
+	sc, err := ln.Accept()
+	require.NoError(t, err)
+	fc, err := detachTCP(sc.(*net.TCPConn), toGo)
+	require.NoError(t, err)
+	t.Cleanup(func() { fc.Close() })
+	return client, fc
 }
 
 // TestFdConn drives fdConn directly over a TCP pair: raw reads and writes,
 // a read that has to wait (through Go), deadlines, CloseWrite, Close.
 func TestFdConn(t *testing.T) {
 	leakCheck(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer client.Close()
-	sc, err := ln.Accept()
-	require.NoError(t, err)
 	var gone atomic.Int32
-	fc, err := detachTCP(sc.(*net.TCPConn), func(int) { gone.Add(1) })
-	require.NoError(t, err)
-	defer fc.Close()
+	client, fc := fdPair(t, func(int) { gone.Add(1) })
 	assert.Equal(t, client.LocalAddr().String(), fc.RemoteAddr().String())
 
-	_, err = client.Write([]byte("ping"))
+	_, err := client.Write([]byte("ping"))
 	require.NoError(t, err)
 	buf := make([]byte, 16)
 	time.Sleep(20 * time.Millisecond)
@@ -458,16 +448,7 @@ func TestFdConn(t *testing.T) {
 // waiting through Go.
 func TestFdConnCloseWhileWaiting(t *testing.T) {
 	leakCheck(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	defer client.Close()
-	sc, err := ln.Accept()
-	require.NoError(t, err)
-	fc, err := detachTCP(sc.(*net.TCPConn), nil)
-	require.NoError(t, err)
+	_, fc := fdPair(t, nil)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := fc.Read(make([]byte, 8))
