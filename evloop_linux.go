@@ -39,12 +39,12 @@ import (
 //     buffer) thus delays the poller's other connections by at most two
 //     ticks, once.
 //
-//   - Back-off: a request that took longer than inlineSlow on the poller
-//     turns inline serving off for its listener for slowBackoff: its ready
-//     connections then each get a goroutine again, as on other systems.
-//     Applications whose callbacks wait on databases or other servers thus
-//     keep their concurrency, and pay one slow request per second for the
-//     check.
+//   - Back-off: when the listener's requests average more than inlineSlow
+//     on the poller (noteInline), inline serving is off for the listener
+//     for slowBackoff: its ready connections then each get a goroutine
+//     again, as on other systems. Applications whose callbacks wait on
+//     databases or other servers thus keep their concurrency, and pay a
+//     few dozen slow requests per second on the poller for the check.
 //
 // TLS, in-memory and Threading-off connections are never resident (a
 // Threading-off callback runs on the server's loop goroutine, which the
@@ -69,6 +69,7 @@ type handoffState struct {
 	watching bool // p.mu: the watcher has started
 }
 
+// tick is the watcher's period.
 func (p *parker) tick() time.Duration {
 	if t := p.handoffs.tick; t > 0 {
 		return t
@@ -76,6 +77,7 @@ func (p *parker) tick() time.Duration {
 	return handoffTick
 }
 
+// slow is the back-off's threshold.
 func (p *parker) slow() time.Duration {
 	if t := p.handoffs.slow; t > 0 {
 		return t
