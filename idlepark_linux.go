@@ -65,9 +65,10 @@ func (ps *parkState) takeResumed() bool {
 // The poller waits in epoll_wait with the earliest IdleTimeout deadline as
 // its timeout; a pipe in the set wakes it for an earlier deadline or stop.
 //
-// Locking: Server.mu, when both are taken, comes before parker.mu, and an
-// fdConn's mutex before both (so the parker never calls into an fdConn
-// under its mutex). Every epoll_ctl and every change to a parked connection
+// Locking: Server.mu comes before an fdConn's mutex (drain closes
+// connections under Server.mu), and both come before parker.mu (an fdConn
+// handing its socket to Go takes it out of the set), so the parker never
+// calls into an fdConn under its mutex. Every epoll_ctl and every change to a parked connection
 // happens under parker.mu, and a connection's descriptor is only closed
 // after it has left the set under that mutex (forget), so an event is
 // never applied to a descriptor number that was closed and reused: the
@@ -175,7 +176,7 @@ func (c *conn) dropScratch() {
 // through it) or when epoll fails; the connection then keeps waiting on
 // its goroutine.
 func (p *parker) park(c *conn, deadline time.Time) bool {
-	fd := -1 // before the locks: an fdConn's lock comes first
+	fd := -1 // before parker.mu, which comes after an fdConn's lock
 	_ = c.idleWait.rc.Control(func(f uintptr) { fd = int(f) })
 	s := c.srv
 	s.mu.Lock()
