@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,4 +151,41 @@ func TestNegativeTimeoutDisables(t *testing.T) {
 	resp, body := readResponse(t, br, "POST")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "1", body)
+}
+
+// TestHeadLargerThanReadBuffer: a valid head larger than the read buffer
+// (here 20 headers of 3 KB, 60 KB in all, against the default 8 KB buffer)
+// is read by growing the buffer, on a connection's first request and on a
+// later one (on Linux with Threading on, one the poller serves), arriving
+// whole or in pieces.
+func TestHeadLargerThanReadBuffer(t *testing.T) {
+	value := strings.Repeat("v", 3000)
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, "X-Big-%d: %s\r\n", i, value)
+	}
+	bigHeaders := b.String()
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprintf("threading=%v", threading), func(t *testing.T) {
+			leakCheck(t)
+			_, l, _ := testServer(t, Options{}, ListenOptions{Threading: threading}, func(c *CGI) {
+				c.Printf("%d %d", len(c.Env("HTTP_X_BIG_0")), len(c.Env("HTTP_X_BIG_19")))
+			})
+			conn, br := rawConn(t, l)
+			for i, pieces := range []int{1, 1, 7} {
+				req := "GET /?n=" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: x\r\n" + bigHeaders + "\r\n"
+				step := (len(req) + pieces - 1) / pieces
+				for off := 0; off < len(req); off += step {
+					_, err := io.WriteString(conn, req[off:min(off+step, len(req))])
+					require.NoError(t, err)
+					if pieces > 1 {
+						time.Sleep(5 * time.Millisecond)
+					}
+				}
+				resp, body := readResponse(t, br, "GET")
+				require.Equal(t, 200, resp.StatusCode, "request %d", i)
+				assert.Equal(t, "3000 3000", body, "request %d", i)
+			}
+		})
+	}
 }
