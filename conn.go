@@ -82,8 +82,14 @@ func (c *conn) serve() {
 			c.finishConn()
 		}
 	}()
-	c.srv.takeReadBuf(&c.cr)
-	resumed := c.park.takeResumed()
+	resumed := c.park.resumed()
+	if resumed {
+		// The idle wait takes a read buffer inside its read; nothing was
+		// buffered when the connection parked.
+		c.cr.r, c.cr.w = 0, 0
+	} else {
+		c.srv.takeReadBuf(&c.cr)
+	}
 	for {
 		if !c.srv.setIdle(c, true) && !resumed {
 			return

@@ -228,7 +228,7 @@ func (p *parker) serveHere(c *conn, runner uint32) bool {
 		}
 	}
 	start := time.Now()
-	c.park.resumed, c.park.ready = true, true
+	c.park.ready = true
 	c.serve()
 	end := time.Now()
 	p.mu.Lock()

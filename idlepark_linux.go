@@ -35,18 +35,13 @@ type parkState struct {
 	deadline   time.Time // p.mu: IdleTimeout end, counted from the start of the idle wait
 	prev, next *conn     // p.mu: the parker's list, in deadline order
 	resident   bool      // p.mu: registered level-triggered from request to request; the poller serves it (evloop_linux.go)
-	resumed    bool      // the new goroutine starts inside the idle wait (bytes came, or a request had arrived before shutdown)
-	ready      bool      // input is waiting: the idle wait reads without waiting
+	ready      bool      // started by the parker with input waiting (bytes came, or a request had arrived before shutdown): the idle wait reads without waiting
 }
 
-// takeResumed reports, once, whether this goroutine was started by the
-// parker with input waiting: it then goes straight to reading the request,
-// even if a shutdown began since the bytes arrived.
-func (ps *parkState) takeResumed() bool {
-	r := ps.resumed
-	ps.resumed = false
-	return r
-}
+// resumed reports whether this goroutine was started by the parker with
+// input waiting: it then goes straight to reading the request, even if a
+// shutdown began since the bytes arrived. The idle wait clears it.
+func (ps *parkState) resumed() bool { return ps.ready }
 
 // parker holds the idle keep-alive connections of one Server: one epoll
 // set and one poller goroutine for all of them, so that an idle connection
@@ -398,7 +393,7 @@ func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
 		}
 		if !c.park.resident || !c.l.inlineNow() {
 			p.unparkLocked(c)
-			c.park.resumed, c.park.ready = true, true
+			c.park.ready = true
 			p.mu.Unlock()
 			go c.serve()
 			continue
@@ -426,7 +421,7 @@ func (p *parker) wakeOneShot(events []syscall.EpollEvent) {
 	for _, ev := range events {
 		if c := p.lookupLocked(ev); c != nil && !c.park.resident {
 			p.unparkLocked(c)
-			c.park.resumed, c.park.ready = true, true
+			c.park.ready = true
 			go c.serve()
 		}
 	}
@@ -498,7 +493,7 @@ func (p *parker) drain(c *conn, hard bool) bool {
 	}
 	go func() {
 		if c.hasPending() {
-			c.park.resumed, c.park.ready = true, true
+			c.park.ready = true
 			c.serve()
 			return
 		}

@@ -9,7 +9,7 @@ import "time"
 
 type parkState struct{}
 
-func (*parkState) takeResumed() bool { return false }
+func (*parkState) resumed() bool { return false }
 
 type parker struct{ srv *Server }
 
