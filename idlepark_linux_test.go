@@ -70,6 +70,13 @@ func openParked(t *testing.T, srv *Server, l *PortListener, n int) ([]net.Conn, 
 	return conns, brs
 }
 
+// parkedConn is openParked for one connection.
+func parkedConn(t *testing.T, srv *Server, l *PortListener) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	cs, brs := openParked(t, srv, l, 1)
+	return cs[0], brs[0]
+}
+
 // serveGoroutines counts connection goroutines: a parked connection has none.
 func serveGoroutines() int {
 	return strings.Count(allStacks(), "httpev.(*conn).serve(")
@@ -224,10 +231,7 @@ func TestIdleParkTimeout(t *testing.T) {
 	leakCheck(t)
 	var logged lockedBuffer
 	srv, l, _ := testServer(t, Options{IdleTimeout: 400 * time.Millisecond, Logger: logged.logger()}, ListenOptions{}, parkEcho)
-	conn, br := rawConn(t, l)
-	io.WriteString(conn, parkGet(1))
-	expectOK(t, br, 1)
-	waitParked(t, srv, 1)
+	_, br := parkedConn(t, srv, l)
 	start := time.Now()
 	rest, err := io.ReadAll(br)
 	require.NoError(t, err, "the server closes the connection (EOF), not the client's deadline")
@@ -289,10 +293,7 @@ func TestIdleParkCloseWhileWaking(t *testing.T) {
 func TestIdleParkTimeoutDisabled(t *testing.T) {
 	leakCheck(t)
 	srv, l, _ := testServer(t, Options{IdleTimeout: -1}, ListenOptions{Timeout: -1}, parkEcho)
-	conn, br := rawConn(t, l)
-	io.WriteString(conn, parkGet(1))
-	expectOK(t, br, 1)
-	waitParked(t, srv, 1)
+	conn, br := parkedConn(t, srv, l)
 	// Neither timeout runs: the connection stays parked, and a head
 	// arriving in pieces is not cut by the grace's deadline.
 	time.Sleep(300 * time.Millisecond)
@@ -359,10 +360,7 @@ func TestIdleParkClientCloses(t *testing.T) {
 		c.AddCloseHandler(func() { closed <- "closed" })
 		parkEcho(c)
 	})
-	conn, br := rawConn(t, l)
-	io.WriteString(conn, parkGet(1))
-	expectOK(t, br, 1)
-	waitParked(t, srv, 1)
+	conn, _ := parkedConn(t, srv, l)
 	require.NoError(t, conn.Close())
 	select {
 	case v := <-closed:
@@ -429,10 +427,7 @@ func TestIdleParkShutdownServesArrived(t *testing.T) {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			leakCheck(t)
 			srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
-			conn, br := rawConn(t, l)
-			io.WriteString(conn, parkGet(1))
-			expectOK(t, br, 1)
-			waitParked(t, srv, 1)
+			conn, br := parkedConn(t, srv, l)
 
 			srv.park.mu.Lock()
 			io.WriteString(conn, parkGet(2))
@@ -459,10 +454,7 @@ func TestIdleParkShutdownServesArrived(t *testing.T) {
 func TestIdleParkShutdownDrainsArrived(t *testing.T) {
 	leakCheck(t)
 	srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
-	conn, br := rawConn(t, l)
-	io.WriteString(conn, parkGet(1))
-	expectOK(t, br, 1)
-	waitParked(t, srv, 1)
+	conn, br := parkedConn(t, srv, l)
 	p := &srv.park
 	p.mu.Lock()
 	c := p.head
@@ -487,10 +479,7 @@ func TestIdleParkShutdownDrainsArrived(t *testing.T) {
 func TestIdleParkStaleEvent(t *testing.T) {
 	leakCheck(t)
 	srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
-	conn, br := rawConn(t, l)
-	io.WriteString(conn, parkGet(1))
-	expectOK(t, br, 1)
-	waitParked(t, srv, 1)
+	conn, br := parkedConn(t, srv, l)
 	p := &srv.park
 	p.mu.Lock()
 	c := p.head
