@@ -161,6 +161,12 @@ func (p *parker) parkResident(c *conn, deadline time.Time) bool {
 	return true
 }
 
+// isRaw reports whether c's socket is out of Go's netpoller (an fdConn).
+func (c *conn) isRaw() bool {
+	_, ok := c.nc.(*fdConn)
+	return ok
+}
+
 // detach makes c's socket an fdConn, out of Go's netpoller, once; nil
 // when it cannot be (not plain TCP).
 func (c *conn) detach() *fdConn {

@@ -97,10 +97,16 @@ type parker struct {
 // connections keep their goroutine) and the idle timeout is longer than
 // the grace.
 func (c *conn) mayPark(timeout time.Duration) bool {
-	if c.reqCount == 0 || c.srv.opts.NoIdlePark || c.srv.park.broken.Load() || c.idleWait.rc == nil {
+	if c.reqCount == 0 || timeout > 0 && timeout <= idleParkGrace {
 		return false
 	}
-	if timeout > 0 && timeout <= idleParkGrace {
+	return c.canPark()
+}
+
+// canPark reports whether the connection can wait in the parker at all: a
+// plain socket, parking on, not closing.
+func (c *conn) canPark() bool {
+	if c.srv.opts.NoIdlePark || c.srv.park.broken.Load() || c.idleWait.rc == nil {
 		return false
 	}
 	switch c.nc.(type) {
@@ -128,13 +134,17 @@ func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
 			return ok, err
 		}
 	}
+	if (c.reqCount > 0 || c.isRaw()) && c.canPark() {
+		// Resident: after a first request, or from the start for a
+		// connection accepted outside Go's netpoller (accept_linux.go).
+		if since := time.Now(); c.inline(since) {
+			return c.parkResident(since, timeout)
+		}
+	}
 	if !c.mayPark(timeout) {
 		return c.readIdleWait(timeout)
 	}
 	since := time.Now()
-	if c.inline(since) {
-		return c.parkResident(since, timeout)
-	}
 	c.setIdleDeadline(since.Add(idleParkGrace))
 	ok, err := c.readIdle()
 	if !errors.Is(err, errTimeout) {

@@ -2,7 +2,10 @@
 
 package httpev
 
-import "time"
+import (
+	"net"
+	"time"
+)
 
 // Idle keep-alive connections park only on Linux (idlepark_linux.go);
 // elsewhere each waits on its own goroutine, without a read buffer.
@@ -23,3 +26,7 @@ func (*parker) drain(*conn, bool) bool { return false }
 func (*parker) stop() {}
 
 func (*parker) forget(*conn) {}
+
+func (l *PortListener) wrapRaw(ln net.Listener) net.Listener { return ln }
+
+func (c *conn) parkNew() bool { return false }

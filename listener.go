@@ -131,7 +131,11 @@ func (l *PortListener) listen(address string) (net.Listener, error) {
 	if l.opts.ReusePort {
 		lc.Control = reusePort
 	}
-	return lc.Listen(context.Background(), l.network, address)
+	ln, err := lc.Listen(context.Background(), l.network, address)
+	if err != nil {
+		return nil, err
+	}
+	return l.wrapRaw(ln), nil
 }
 
 // tlsConfig builds the listener's TLS configuration, nil for plain HTTP.
@@ -378,6 +382,9 @@ func (l *PortListener) serveConn(nc net.Conn) {
 			l.srv.connSem.Release(1)
 		}
 		return
+	}
+	if !draining && c.parkNew() {
+		return // the poller serves it once its request arrives
 	}
 	go c.serve()
 }
