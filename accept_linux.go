@@ -133,5 +133,9 @@ func (c *conn) parkNew() bool {
 		return false
 	}
 	fc.toGo = func(fd int) { c.srv.park.forgetFD(c, fd) }
-	return c.srv.park.parkResident(c, deadlineAfter(time.Now(), c.l.timeout))
+	now := time.Now()
+	if c.l.first.on(now) || c.l.inline.on(now) {
+		return false
+	}
+	return c.srv.park.parkResident(c, deadlineAfter(now, c.l.timeout))
 }

@@ -56,6 +56,16 @@ const (
 	watchIdleTicks = 100 // the watcher sleeps after this many ticks with nothing served
 
 	inlineAvgWeight = 64 // the moving average's 1/weight of each new request
+
+	// handoffCost is what a first request handed over counts in the
+	// average of first requests, whatever it took in all: a tick, the
+	// longest it can hold the poller. A flood of new connections whose
+	// first request cannot finish on the poller (clients that do not read
+	// their responses, heads or bodies still arriving) thus gives first
+	// requests goroutines after about 15 of them, before the connections
+	// queued behind them in the epoll set wait for one slow client each;
+	// keep-alive connections that proved quick stay on the poller.
+	handoffCost = handoffTick
 )
 
 // handoffState is the poller's side of the handoff.
@@ -88,7 +98,7 @@ func (p *parker) slow() time.Duration {
 // inline reports whether this connection, going idle at now, should wait
 // for its next request in the epoll set and be served by the poller.
 func (c *conn) inline(now time.Time) bool {
-	if !c.l.opts.Threading || now.UnixNano() < c.l.slowUntil.Load() {
+	if !c.l.opts.Threading || c.l.inline.on(now) {
 		return false
 	}
 	switch c.nc.(type) {
@@ -98,10 +108,15 @@ func (c *conn) inline(now time.Time) bool {
 	return false
 }
 
-// inlineNow is inline's test of the listener's back-off.
-func (l *PortListener) inlineNow() bool {
-	u := l.slowUntil.Load()
-	return u == 0 || time.Now().UnixNano() >= u
+// inlineNow reports whether a ready connection is served on the poller
+// now, or given a goroutine because of a back-off: the listener's, or for
+// a first request the one of first requests (see handoffCost).
+func (c *conn) inlineNow(first bool) bool {
+	if c.l.inline.until.Load() == 0 && c.l.first.until.Load() == 0 {
+		return true // never backed off: no clock read
+	}
+	now := time.Now()
+	return !c.l.inline.on(now) && !(first && c.l.first.on(now))
 }
 
 // parkResident waits for the next request in the epoll set (see above).
@@ -220,9 +235,10 @@ func (p *parker) forget(c *conn) {
 }
 
 // serveHere serves a resident connection on the poller goroutine until it
-// parks again or ends. It reports false when a handoff replaced this
-// runner meanwhile: the caller must then stop polling.
-func (p *parker) serveHere(c *conn, runner uint32) bool {
+// parks again or ends; first tells that it has not served a request yet.
+// It reports false when a handoff replaced this runner meanwhile: the
+// caller must then stop polling.
+func (p *parker) serveHere(c *conn, runner uint32, first bool) bool {
 	h := &p.handoffs
 	l := c.l
 	h.seq.Add(1) // before serving is set: the watcher never sees a new serve with an old count
@@ -241,27 +257,35 @@ func (p *parker) serveHere(c *conn, runner uint32) bool {
 	replaced := p.runner != runner
 	if !replaced {
 		h.serving.Store(nil)
+		p.rest = nil
 	}
 	p.mu.Unlock()
-	l.noteInline(end.Sub(start), end, p.slow())
+	if !first {
+		l.inline.note(end.Sub(start), end, p.slow())
+	} // a first request handed over was counted then (handoffLocked)
 	return !replaced
 }
 
-// noteInline keeps the moving average of how long the listener's requests
-// take on the poller, and starts the back-off when it passes inlineSlow.
-// An average, not one slow request: on a busy machine the odd request is
-// slow because the poller's thread was descheduled, not because of its
-// callback; with requests that block, the average rises within a few
-// dozen of them (one that takes the handoff's milliseconds weighs that
-// much more).
-func (l *PortListener) noteInline(took time.Duration, now time.Time, slow time.Duration) {
-	avg := l.inlineAvg.Load()
+// note keeps the moving average of how long the listener's requests take
+// on the poller, and starts the back-off when it passes slow. An average,
+// not one slow request: on a busy machine the odd request is slow because
+// the poller's thread was descheduled, not because of its callback; with
+// requests that block, the average rises within a few dozen of them (one
+// that takes the handoff's milliseconds weighs that much more).
+func (b *backoff) note(took time.Duration, now time.Time, slow time.Duration) {
+	avg := b.avg.Load()
 	avg += (int64(took) - avg) / inlineAvgWeight
 	if avg > int64(slow) {
-		l.slowUntil.Store(now.Add(slowBackoff).UnixNano())
+		b.until.Store(now.Add(slowBackoff).UnixNano())
 		avg = 0
 	}
-	l.inlineAvg.Store(avg)
+	b.avg.Store(avg)
+}
+
+// on reports whether the back-off is on at now.
+func (b *backoff) on(now time.Time) bool {
+	u := b.until.Load()
+	return u != 0 && now.UnixNano() < u
 }
 
 // watch is the watcher goroutine: it hands the poller's work to a new
@@ -326,14 +350,20 @@ func (p *parker) handoff(seq uint64) {
 // handoffLocked replaces the runner serving h.serving (see handoff).
 func (p *parker) handoffLocked() {
 	h := &p.handoffs
-	p.deregisterLocked(h.serving.Load())
+	c := h.serving.Load()
+	if p.first {
+		c.l.first.note(handoffCost, time.Now(), p.slow())
+	}
+	p.deregisterLocked(c)
 	h.serving.Store(nil)
 	p.runner++
+	rest := p.rest
+	p.rest = nil
 	if p.stopped {
 		// No new poller; stop waits for one to end, and the old one
 		// will not poll again.
 		close(p.done)
 		return
 	}
-	go p.run(p.runner)
+	go p.run(p.runner, rest)
 }

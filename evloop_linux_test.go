@@ -176,7 +176,7 @@ func TestEvloopBackoff(t *testing.T) {
 		io.WriteString(conn, parkGet(i))
 		expectOK(t, br, i)
 	}
-	assert.Greater(t, l.slowUntil.Load(), int64(0), "back-off started")
+	assert.Greater(t, l.inline.until.Load(), int64(0), "back-off started")
 	assert.Less(t, e.onPoller.Load(), int32(100), "most requests ran off the poller")
 	assert.Greater(t, e.elsewhere.Load(), int32(100))
 	_ = srv

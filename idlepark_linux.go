@@ -87,6 +87,8 @@ type parker struct {
 	pokeR    int // a pipe whose input end is in the set: poke wakes the poller
 	pokeW    int
 	runner   uint32 // p.mu: generation of the goroutine that polls (evloop_linux.go)
+	rest     []syscall.EpollEvent // p.mu: the events after the one being served on the poller; a new runner takes them over
+	first    bool                 // p.mu: the one being served on the poller has not served a request before
 	handoffs handoffState
 
 	broken atomic.Bool // epoll unavailable: connections never park
@@ -243,7 +245,7 @@ func (p *parker) startLocked() bool {
 		return fail(os.NewSyscallError("epoll_ctl", err))
 	}
 	p.epfd, p.pokeR, p.pokeW, p.done, p.started = epfd, pipe[0], pipe[1], make(chan struct{}), true
-	go p.run(p.runner)
+	go p.run(p.runner, nil)
 	return true
 }
 
@@ -351,7 +353,16 @@ func (p *parker) armLocked() {
 // netpoller: the netpoller would add a second epoll_wait and a goroutine
 // wake-up to every batch of requests, a measurable share of a small
 // keep-alive response (see fdconn_linux.go for the other share).
-func (p *parker) run(runner uint32) {
+//
+// rest is what a replaced runner left of its batch. The new runner serves
+// it before it polls: left to level-triggering, those events would come
+// back only after everything epoll had queued behind them, and if each
+// runner is replaced after one connection (a flood of clients that do not
+// read their responses) a connection could wait for all of them.
+func (p *parker) run(runner uint32, rest []syscall.EpollEvent) {
+	if len(rest) > 0 && !p.wake(rest, runner) {
+		return
+	}
 	events := make([]syscall.EpollEvent, parkBatch)
 	for {
 		ms, stop := p.waitMillis()
@@ -387,7 +398,8 @@ func (p *parker) run(runner uint32) {
 // goroutine, any other on a goroutine started for it. An event whose
 // registration is gone (drain or the sweep took the connection first,
 // perhaps the descriptor is another connection's now) is dropped. It
-// reports false when this runner was replaced while it served.
+// reports false when this runner was replaced while it served; the
+// replacement then has the rest of events.
 func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
 	for i, ev := range events {
 		if int(ev.Fd) == p.pokeR {
@@ -401,7 +413,8 @@ func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
 			p.mu.Unlock()
 			continue
 		}
-		if !c.park.resident || !c.l.inlineNow() {
+		first := c.reqCount == 0
+		if !c.park.resident || !c.inlineNow(first) {
 			p.unparkLocked(c)
 			c.park.ready = true
 			p.mu.Unlock()
@@ -409,32 +422,16 @@ func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
 			continue
 		}
 		p.unlistLocked(c)
+		p.rest, p.first = events[i+1:], first
 		p.mu.Unlock()
-		if !p.serveHere(c, runner) {
-			p.wakeOneShot(events[i+1:])
-			return false
+		if !p.serveHere(c, runner, first) {
+			return false // the new runner has the rest of the batch
 		}
 	}
 	p.mu.Lock()
 	p.armLocked()
 	p.mu.Unlock()
 	return true
-}
-
-// wakeOneShot is what a replaced runner does with the rest of its batch:
-// it starts the goroutines of the one-shot connections there, whose events
-// epoll does not report again; resident ones it leaves to the new runner,
-// which level-triggering tells about them too.
-func (p *parker) wakeOneShot(events []syscall.EpollEvent) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, ev := range events {
-		if c := p.lookupLocked(ev); c != nil && !c.park.resident {
-			p.unparkLocked(c)
-			c.park.ready = true
-			go c.serve()
-		}
-	}
 }
 
 // lookupLocked finds the parked connection an event is for.

@@ -30,11 +30,10 @@ type PortListener struct {
 	address  string // re-opened on accept failures; "" for a caller's listener
 	tls      *tls.Config
 	nconns   int // guarded by srv.mu
-	// slowUntil: until then (Unix nanoseconds) ready keep-alive
-	// connections get a goroutine each instead of being served by the
-	// poller (evloop_linux.go), because a request served there was slow.
-	slowUntil atomic.Int64
-	inlineAvg atomic.Int64 // nanoseconds: moving average of a request served by the poller
+	// inline and first: while on, ready connections (first: those with
+	// no request served yet) get a goroutine each instead of being served
+	// by the poller (evloop_linux.go), because requests there were slow.
+	inline, first backoff
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -468,4 +467,12 @@ func (l *PortListener) reopen(cause error, retries *int) bool {
 	}
 	l.ln = ln
 	return true
+}
+
+// backoff is a moving average of how long a listener's requests take on
+// the poller (evloop_linux.go) and, once it passes a threshold, the time
+// until which the poller gives such requests goroutines instead.
+type backoff struct {
+	avg   atomic.Int64 // nanoseconds
+	until atomic.Int64 // Unix nanoseconds; 0 before the first back-off
 }
