@@ -86,7 +86,7 @@ type parker struct {
 	started  bool
 	pokeR    int // a pipe whose input end is in the set: poke wakes the poller
 	pokeW    int
-	runner   uint32 // p.mu: generation of the goroutine that polls (evloop_linux.go)
+	runner   uint32               // p.mu: generation of the goroutine that polls (evloop_linux.go)
 	rest     []syscall.EpollEvent // p.mu: the events after the one being served on the poller; a new runner takes them over
 	first    bool                 // p.mu: the one being served on the poller has not served a request before
 	handoffs handoffState
