@@ -260,9 +260,12 @@ func (p *parker) serveHere(c *conn, runner uint32, first bool) bool {
 		p.rest = nil
 	}
 	p.mu.Unlock()
-	if !first {
+	switch {
+	case !first:
 		l.inline.note(end.Sub(start), end, p.slow())
-	} // a first request handed over was counted then (handoffLocked)
+	case !replaced: // a first request handed over was counted then (handoffLocked)
+		l.first.note(end.Sub(start), end, p.slow())
+	}
 	return !replaced
 }
 

@@ -463,3 +463,95 @@ func TestFdConnCloseWhileWaiting(t *testing.T) {
 		t.Fatal("Close did not end the waiting read")
 	}
 }
+
+// TestEvloopHandoffKeepsOrder: when a connection hands the poller over,
+// the new poller goes on with the rest of the old one's batch, so ready
+// connections are served in the order epoll reported them. Left to
+// level-triggering, the rest would be reported again only after the
+// connections epoll had queued behind them: with more ready than one
+// batch holds, and each served one handing over (clients that do not read
+// their responses), a connection ready early waited for the ones after it.
+func TestEvloopHandoffKeepsOrder(t *testing.T) {
+	leakCheck(t)
+	const before, after = 10, 200 // more than a batch (parkBatch) in all
+	var bigStarted, normalAt atomic.Int32
+	normalAt.Store(-1)
+	block, entered, release := blockingEcho("block")
+	piece := strings.Repeat("x", 64<<10)
+	srv, l, _ := testServer(t, Options{WriteTimeout: 10 * time.Second}, ListenOptions{Threading: true}, func(c *CGI) {
+		switch {
+		case c.Path() == "/big":
+			bigStarted.Add(1)
+			c.Stream(func(c *CGI) bool { c.Print(piece); return true })
+		case c.Param("normal") != "":
+			normalAt.Store(bigStarted.Load())
+			c.Print("ok")
+		default:
+			block(c)
+		}
+	})
+	srv.park.handoffs.tick = time.Hour // only the handoffs of writes that must wait
+	srv.park.handoffs.slow = time.Hour // and no back-off: every request on the poller
+	cs, brs := residentConns(t, srv, l, 2)
+	blocker, normal := cs[0], cs[1]
+
+	// Hold the poller while the others' requests arrive: they queue up
+	// in the epoll set in this order: before slow readers, the normal
+	// request, after slow readers.
+	io.WriteString(blocker, "GET /?n=7&block=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-entered
+	d := net.Dialer{Control: smallRecvBuf}
+	slow := func(n int) {
+		for range n {
+			c, err := d.Dial("tcp", l.Addr().String())
+			require.NoError(t, err)
+			t.Cleanup(func() { c.Close() })
+			_, err = io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+			require.NoError(t, err)
+		}
+	}
+	slow(before)
+	waitParked(t, srv, 1+before) // accepted and in the set: the normal connection comes after them
+	io.WriteString(normal, "GET /?normal=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	slow(after)
+	waitParked(t, srv, 1+before+after)
+	close(release)
+	expectOK(t, brs[0], 7)
+	resp, body := readResponse(t, brs[1], "GET")
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "ok", body)
+	t.Logf("the normal request ran after %d of the %d slow readers", normalAt.Load(), before+after)
+	assert.LessOrEqual(t, normalAt.Load(), int32(before), "served in its turn, after the slow readers ahead of it only")
+}
+
+// TestEvloopFirstBackoff: first requests that cannot finish on the poller
+// (heads arriving in pieces) make the listener give new connections
+// goroutines for a while; connections that proved quick stay on the poller.
+func TestEvloopFirstBackoff(t *testing.T) {
+	leakCheck(t)
+	var e residentEcho
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, e.serve)
+	srv.park.handoffs.tick = time.Hour // only the handoffs of reads that must wait
+	cs, brs := residentConns(t, srv, l, 1)
+	for range 40 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n") // half a head
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return l.first.until.Load() != 0 }, 5*time.Second, 5*time.Millisecond,
+		"back-off of first requests")
+	assert.Zero(t, l.inline.until.Load(), "no back-off of keep-alive requests")
+
+	onPoller := e.onPoller.Load()
+	io.WriteString(cs[0], parkGet(2))
+	expectOK(t, brs[0], 2)
+	assert.Equal(t, onPoller+1, e.onPoller.Load(), "a keep-alive request still runs on the poller")
+
+	elsewhere := e.elsewhere.Load()
+	c, br := rawConn(t, l)
+	io.WriteString(c, parkGet(3))
+	expectOK(t, br, 3)
+	assert.Equal(t, elsewhere+1, e.elsewhere.Load(), "a new connection's first request gets a goroutine")
+}
