@@ -25,6 +25,7 @@ type rawListener struct {
 	*net.TCPListener
 	f  *os.File
 	rc syscall.RawConn
+	l  *PortListener
 }
 
 // wrapRaw makes ln a rawListener when the listener qualifies (plain TCP,
@@ -47,11 +48,14 @@ func (l *PortListener) wrapRaw(ln net.Listener) net.Listener {
 		_ = f.Close()
 		return ln
 	}
-	return &rawListener{TCPListener: tl, f: f, rc: rc}
+	return &rawListener{TCPListener: tl, f: f, rc: rc, l: l}
 }
 
 // Accept waits for a connection and returns it as an fdConn.
 func (rl *rawListener) Accept() (net.Conn, error) {
+	if rl.l.firstBackedOff(time.Now()) {
+		return rl.TCPListener.Accept()
+	}
 	fd := -1
 	var sa syscall.Sockaddr
 	var aerr error
@@ -134,8 +138,14 @@ func (c *conn) parkNew() bool {
 	}
 	fc.toGo = func(fd int) { c.srv.park.forgetFD(c, fd) }
 	now := time.Now()
-	if c.l.first.on(now) || c.l.inline.on(now) {
+	if c.l.firstBackedOff(now) {
 		return false
 	}
 	return c.srv.park.parkResident(c, deadlineAfter(now, c.l.timeout))
+}
+
+// firstBackedOff reports whether new connections' first requests are kept
+// off the poller at now (evloop_linux.go).
+func (l *PortListener) firstBackedOff(now time.Time) bool {
+	return l.first.on(now) || l.inline.on(now)
 }

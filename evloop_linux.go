@@ -40,11 +40,22 @@ import (
 //     ticks, once.
 //
 //   - Back-off: when the listener's requests average more than inlineSlow
-//     on the poller (noteInline), inline serving is off for the listener
+//     on the poller (backoff.note), inline serving is off for the listener
 //     for slowBackoff: its ready connections then each get a goroutine
 //     again, as on other systems. Applications whose callbacks wait on
 //     databases or other servers thus keep their concurrency, and pay a
 //     few dozen slow requests per second on the poller for the check.
+//
+//   - First requests (connections accepted outside Go's netpoller,
+//     accept_linux.go) have a back-off of their own, which also starts
+//     as soon as one of them is handed over: new connections are then
+//     accepted and served as on other systems for slowBackoff. A flood of
+//     clients that send a head in pieces or do not read their responses
+//     would otherwise pass through the poller one after another, and each
+//     hands over: the connections behind them in the epoll set waited for
+//     every one (hundreds of milliseconds for a normal client under 1,000
+//     slow readers, where goroutines keep it to tens). Keep-alive
+//     connections that proved quick stay on the poller meanwhile.
 //
 // TLS, in-memory and Threading-off connections are never resident (a
 // Threading-off callback runs on the server's loop goroutine, which the
@@ -56,16 +67,6 @@ const (
 	watchIdleTicks = 100 // the watcher sleeps after this many ticks with nothing served
 
 	inlineAvgWeight = 64 // the moving average's 1/weight of each new request
-
-	// handoffCost is what a first request handed over counts in the
-	// average of first requests, whatever it took in all: a tick, the
-	// longest it can hold the poller. A flood of new connections whose
-	// first request cannot finish on the poller (clients that do not read
-	// their responses, heads or bodies still arriving) thus gives first
-	// requests goroutines after about 15 of them, before the connections
-	// queued behind them in the epoll set wait for one slow client each;
-	// keep-alive connections that proved quick stay on the poller.
-	handoffCost = handoffTick
 )
 
 // handoffState is the poller's side of the handoff.
@@ -110,7 +111,7 @@ func (c *conn) inline(now time.Time) bool {
 
 // inlineNow reports whether a ready connection is served on the poller
 // now, or given a goroutine because of a back-off: the listener's, or for
-// a first request the one of first requests (see handoffCost).
+// a first request the one of first requests.
 func (c *conn) inlineNow(first bool) bool {
 	if c.l.inline.until.Load() == 0 && c.l.first.until.Load() == 0 {
 		return true // never backed off: no clock read
@@ -279,10 +280,15 @@ func (b *backoff) note(took time.Duration, now time.Time, slow time.Duration) {
 	avg := b.avg.Load()
 	avg += (int64(took) - avg) / inlineAvgWeight
 	if avg > int64(slow) {
-		b.until.Store(now.Add(slowBackoff).UnixNano())
+		b.start(now)
 		avg = 0
 	}
 	b.avg.Store(avg)
+}
+
+// start turns the back-off on for slowBackoff from now.
+func (b *backoff) start(now time.Time) {
+	b.until.Store(now.Add(slowBackoff).UnixNano())
 }
 
 // on reports whether the back-off is on at now.
@@ -355,7 +361,7 @@ func (p *parker) handoffLocked() {
 	h := &p.handoffs
 	c := h.serving.Load()
 	if p.first {
-		c.l.first.note(handoffCost, time.Now(), p.slow())
+		c.l.first.start(time.Now())
 	}
 	p.deregisterLocked(c)
 	h.serving.Store(nil)
