@@ -9,21 +9,22 @@ import (
 	"time"
 )
 
-// The event loop: keep-alive connections of Threading-on listeners are
-// served on the parker's poller goroutine.
+// The event loop: the requests of Threading-on TCP listeners are served
+// on the parker's poller goroutine.
 //
 // A goroutine per connection costs, for every request, a wake-up through
 // Go's netpoller, a read that finds nothing (EAGAIN) before the goroutine
 // parks again, and the scheduler's work between them: about a fifth of
-// the CPU of a small keep-alive response. So after its first request a
-// plain connection stays in the parker's epoll set, level-triggered
-// ("resident"), and the poller, when epoll_wait reports it readable,
-// reads, parses, runs the callback and writes the response itself, then
-// takes the next ready connection: one epoll_wait for a batch of requests,
-// one read and one write per request, no goroutine switch.
+// the CPU of a small keep-alive response. So a plain connection is in the
+// parker's epoll set, level-triggered ("resident"), from its accept
+// (accept_linux.go) or else from its first response, and the poller, when
+// epoll_wait reports it readable, reads, parses, runs the callback and
+// writes the response itself, then takes the next ready connection: one
+// epoll_wait for a batch of requests, one read and one write per request,
+// no goroutine switch.
 //
 // Callbacks may block, and with Threading on they may count on running
-// concurrently with others. Three guards keep one connection from holding
+// concurrently with others. Four guards keep one connection from holding
 // up the others:
 //
 //   - A read or write that would wait (a head or body still arriving, a
@@ -46,16 +47,16 @@ import (
 //     databases or other servers thus keep their concurrency, and pay a
 //     few dozen slow requests per second on the poller for the check.
 //
-//   - First requests (connections accepted outside Go's netpoller,
-//     accept_linux.go) have a back-off of their own, which also starts
-//     as soon as one of them is handed over: new connections are then
-//     accepted and served as on other systems for slowBackoff. A flood of
-//     clients that send a head in pieces or do not read their responses
-//     would otherwise pass through the poller one after another, and each
-//     hands over: the connections behind them in the epoll set waited for
-//     every one (hundreds of milliseconds for a normal client under 1,000
-//     slow readers, where goroutines keep it to tens). Keep-alive
-//     connections that proved quick stay on the poller meanwhile.
+//   - First requests (of connections accepted outside Go's netpoller,
+//     accept_linux.go) have a back-off of their own, which also starts as
+//     soon as one of them must wait for its socket: for slowBackoff, new
+//     connections are then accepted and served as on other systems. A
+//     flood of clients that send a head in pieces or do not read their
+//     responses would otherwise pass through the poller one after another,
+//     each handed over, and the connections behind them in the epoll set
+//     waited for all of them (up to 0.3-0.9 s for a normal client among
+//     1,000 slow readers, where goroutines keep it to tens of ms).
+//     Keep-alive connections that proved quick stay on the poller.
 //
 // TLS, in-memory and Threading-off connections are never resident (a
 // Threading-off callback runs on the server's loop goroutine, which the
@@ -220,7 +221,7 @@ func (p *parker) forgetFD(c *conn, fd int) {
 		p.deregisterLocked(c)
 	}
 	if p.handoffs.serving.Load() == c {
-		p.handoffLocked()
+		p.handoffLocked(true)
 	}
 }
 
@@ -353,15 +354,25 @@ func (p *parker) handoff(seq uint64) {
 	if h.serving.Load() == nil || h.seq.Load() != seq {
 		return
 	}
-	p.handoffLocked()
+	p.handoffLocked(false)
 }
 
-// handoffLocked replaces the runner serving h.serving (see handoff).
-func (p *parker) handoffLocked() {
+// handoffLocked replaces the runner serving h.serving (see handoff);
+// waits tells that it is handed over because its socket must wait.
+//
+// A first request handed over counts in the listener's first-request
+// back-off: one that must wait for its socket starts it (see above), one
+// that took a tick counts as a tick in the average, since the poller's
+// thread may just have been descheduled for a moment.
+func (p *parker) handoffLocked(waits bool) {
 	h := &p.handoffs
 	c := h.serving.Load()
 	if p.first {
-		c.l.first.start(time.Now())
+		if now := time.Now(); waits {
+			c.l.first.start(now)
+		} else {
+			c.l.first.note(p.tick(), now, p.slow())
+		}
 	}
 	p.deregisterLocked(c)
 	h.serving.Store(nil)
