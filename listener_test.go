@@ -2,6 +2,7 @@ package httpev
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -39,43 +40,54 @@ func TestListenAddressForms(t *testing.T) {
 	require.NoError(t, l3.Close())
 }
 
+// TestStopStart and TestListenerReopensAfterFailure run with Threading off
+// and on: on Linux a Threading-on listener accepts through a descriptor of
+// its own (accept_linux.go).
 func TestStopStart(t *testing.T) {
-	_, l, base := testServer(t, Options{}, ListenOptions{}, func(c *CGI) { c.Print("ok") })
-	_, body := get(t, base)
-	require.Equal(t, "ok", body)
-	l.Stop()
-	got := make(chan string, 1)
-	go func() {
-		_, body := get(t, base)
-		got <- body
-	}()
-	select {
-	case <-got:
-		t.Fatal("served while stopped")
-	case <-time.After(300 * time.Millisecond):
-	}
-	l.Start()
-	select {
-	case body := <-got:
-		assert.Equal(t, "ok", body, "the queued client is served after Start")
-	case <-time.After(5 * time.Second):
-		t.Fatal("queued client not served after Start")
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
+			_, l, base := testServer(t, Options{}, ListenOptions{Threading: threading}, func(c *CGI) { c.Print("ok") })
+			_, body := get(t, base)
+			require.Equal(t, "ok", body)
+			l.Stop()
+			got := make(chan string, 1)
+			go func() {
+				_, body := get(t, base)
+				got <- body
+			}()
+			select {
+			case <-got:
+				t.Fatal("served while stopped")
+			case <-time.After(300 * time.Millisecond):
+			}
+			l.Start()
+			select {
+			case body := <-got:
+				assert.Equal(t, "ok", body, "the queued client is served after Start")
+			case <-time.After(5 * time.Second):
+				t.Fatal("queued client not served after Start")
+			}
+		})
 	}
 }
 
 func TestListenerReopensAfterFailure(t *testing.T) {
-	_, l, base := testServer(t, Options{}, ListenOptions{}, func(c *CGI) { c.Print("ok") })
-	l.mu.Lock()
-	ln := l.ln
-	l.mu.Unlock()
-	ln.Close() // not through the API: Accept fails for good
-	require.Eventually(t, func() bool {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.ln != ln
-	}, 5*time.Second, 10*time.Millisecond)
-	_, body := get(t, base)
-	assert.Equal(t, "ok", body)
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
+			_, l, base := testServer(t, Options{}, ListenOptions{Threading: threading}, func(c *CGI) { c.Print("ok") })
+			l.mu.Lock()
+			ln := l.ln
+			l.mu.Unlock()
+			ln.Close() // not through the API: Accept fails for good
+			require.Eventually(t, func() bool {
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				return l.ln != ln
+			}, 5*time.Second, 10*time.Millisecond)
+			_, body := get(t, base)
+			assert.Equal(t, "ok", body)
+		})
+	}
 }
 
 func TestShutdownLetsRequestsFinish(t *testing.T) {

@@ -318,10 +318,11 @@ func TestShutdownUnderLoad(t *testing.T) {
 // sent, are all answered by a graceful Shutdown instead of being reset when
 // the listening socket closes.
 func TestShutdownServesAcceptQueue(t *testing.T) {
-	for _, perListener := range []bool{false, true} {
-		t.Run(fmt.Sprint("listener=", perListener), func(t *testing.T) {
+	for _, mode := range []struct{ perListener, threading bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		perListener := mode.perListener
+		t.Run(fmt.Sprintf("listener=%v/threading=%v", perListener, mode.threading), func(t *testing.T) {
 			leakCheck(t)
-			srv, l, _ := testServer(t, Options{}, ListenOptions{}, func(c *CGI) { c.Print("ok ", c.Path()) })
+			srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: mode.threading}, func(c *CGI) { c.Print("ok ", c.Path()) })
 			l.Stop()
 			const n = 20
 			var conns []net.Conn
