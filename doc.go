@@ -62,14 +62,15 @@
 // runs on one loop goroutine, one at a time. Callbacks must then not block:
 // output is buffered and sent by the connection's own goroutine, and
 // blocking calls have callback forms (FlushWait, SaveAsync, OpenAsync).
-// With Threading on callbacks of different requests run concurrently. A
-// connection's first request runs on the connection's goroutine, which has
-// nothing else to do while its request is answered (output the callback
-// flushes while still running is sent by a helper goroutine, so the
-// callback never waits on the network). On Linux later requests of a plain
-// TCP keep-alive connection are served by the server's poller goroutine
-// itself, as an event loop does; a callback that blocks there for a
-// millisecond is handed a goroutine of its own while a new poller goes on,
-// and a listener whose callbacks are slow gets a goroutine per ready
-// connection again (ListenOptions.Threading has the details).
+// With Threading on callbacks of different requests run concurrently, each
+// on the goroutine that serves its connection, which has nothing else to do
+// while its request is answered (output the callback flushes while still
+// running is sent by a helper goroutine, so the callback never waits on the
+// network). On Linux the requests of plain TCP connections are served by
+// the server's poller goroutine itself, as an event loop does, from the
+// connection's accept on; a callback that blocks there for a millisecond,
+// or a socket that must wait for its client, is handed a goroutine of its
+// own while a new poller goes on, and a listener whose callbacks are slow
+// gets a goroutine per ready connection again (ListenOptions.Threading has
+// the details).
 package httpev

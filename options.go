@@ -65,12 +65,12 @@ type Options struct {
 	// for this long; default 60 s, negative disables.
 	IdleTimeout time.Duration
 	// NoIdlePark keeps every idle keep-alive connection on a goroutine of
-	// its own, and every request on its connection's goroutine. By
-	// default, on Linux, a plain (not TLS) connection that has served a
-	// request waits for the next one in one epoll set per server, watched
-	// by one poller goroutine, with no goroutine of its own: on a
-	// Threading-on listener a TCP connection does so at once and the
-	// poller serves its next request itself (see ListenOptions.Threading);
+	// its own, and every connection accepted by Go and served on its own
+	// goroutine. By default, on Linux, a plain (not TLS) connection waits
+	// for its next request in one epoll set per server, watched by one
+	// poller goroutine, with no goroutine of its own: on a Threading-on
+	// listener a TCP connection does so from its accept on and the poller
+	// serves its requests itself (see ListenOptions.Threading);
 	// any other connection parks after 100 ms idle and gets a new
 	// goroutine when its next request arrives. An idle connection then
 	// costs about 3-4 KB instead of about 8 KB. IdleTimeout still applies.
@@ -125,20 +125,23 @@ type ListenOptions struct {
 	// callback of the server runs on one loop goroutine, one at a time, so
 	// ported code needs no locks.
 	//
-	// Where a Threading-on callback runs: the first request of a
-	// connection on the connection's goroutine; on Linux, later requests
-	// of a plain TCP keep-alive connection on the server's poller
-	// goroutine, which reads, parses, calls back and writes for every
-	// ready connection in turn, with no goroutine switch (about 1.2 times
-	// fasthttp's keep-alive throughput; README has the figures). A
-	// callback there may block: a read or write that has to wait for the
-	// client hands the poller to a new goroutine at once; anything else
-	// that has run for a millisecond (one to two ticks of a watcher) too;
-	// the callback's goroutine then stays its connection's; and when the listener's requests
-	// average more than 200 µs on the poller, its ready connections get a
-	// goroutine each again for a second, so callbacks that wait on
-	// databases or other servers keep their concurrency. Options.NoIdlePark
-	// turns the poller off.
+	// Where a Threading-on callback runs: on its connection's goroutine;
+	// on Linux, for a plain TCP connection, on the server's poller
+	// goroutine, which accepts the connection outside Go's netpoller and
+	// reads, parses, calls back and writes for every ready connection in
+	// turn, with no goroutine switch (about 1.2 times fasthttp's
+	// throughput, keep-alive or a connection per request; README has the
+	// figures). A callback there may block: a read or write that has to
+	// wait for the client hands the poller to a new goroutine at once;
+	// anything else that has run for a millisecond (one to two ticks of a
+	// watcher) too; the callback's goroutine then stays its connection's.
+	// When the listener's requests average more than 200 µs on the poller,
+	// its ready connections get a goroutine each again for a second, so
+	// callbacks that wait on databases or other servers keep their
+	// concurrency; and for a second after a new connection's first request
+	// had to wait for its client, new connections are accepted by Go and
+	// get goroutines, so a flood of slow clients does not queue up on the
+	// poller. Options.NoIdlePark turns the poller off.
 	Threading bool
 	// Timeout drops a request that is not fully received after this long
 	// without socket activity, and one whose head has not fully arrived
