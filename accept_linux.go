@@ -51,7 +51,9 @@ func (l *PortListener) wrapRaw(ln net.Listener) net.Listener {
 	return &rawListener{TCPListener: tl, f: f, rc: rc, l: l}
 }
 
-// Accept waits for a connection and returns it as an fdConn.
+// Accept waits for a connection and returns it as an fdConn; while the
+// listener's first requests are backed off (evloop_linux.go), Go accepts
+// it, as on other systems.
 func (rl *rawListener) Accept() (net.Conn, error) {
 	if rl.l.firstBackedOff(time.Now()) {
 		return rl.TCPListener.Accept()
@@ -128,9 +130,10 @@ func sockaddrTCP(sa syscall.Sockaddr) net.Addr {
 	return &net.TCPAddr{}
 }
 
-// parkNew hands a connection from acceptRaw to the poller to wait for its
-// first request, with the listener's Timeout; false when it cannot (the
-// caller then starts its goroutine).
+// parkNew hands a connection from rawListener.Accept to the poller to wait
+// for its first request, with the listener's Timeout; false when it cannot
+// or the listener's first requests are backed off (the caller then starts
+// the connection's goroutine).
 func (c *conn) parkNew() bool {
 	fc, ok := c.nc.(*fdConn)
 	if !ok {

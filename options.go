@@ -141,7 +141,9 @@ type ListenOptions struct {
 	// concurrency; and for a second after a new connection's first request
 	// had to wait for its client, new connections are accepted by Go and
 	// get goroutines, so a flood of slow clients does not queue up on the
-	// poller. Options.NoIdlePark turns the poller off.
+	// poller. A listener passed to Server.Listen accepts through Go; its
+	// connections join the poller after their first response.
+	// Options.NoIdlePark turns the poller off.
 	Threading bool
 	// Timeout drops a request that is not fully received after this long
 	// without socket activity, and one whose head has not fully arrived
