@@ -500,20 +500,10 @@ func TestEvloopHandoffKeepsOrder(t *testing.T) {
 	// request, after slow readers.
 	io.WriteString(blocker, "GET /?n=7&block=1 HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-entered
-	d := net.Dialer{Control: smallRecvBuf}
-	slow := func(n int) {
-		for range n {
-			c, err := d.Dial("tcp", l.Addr().String())
-			require.NoError(t, err)
-			t.Cleanup(func() { c.Close() })
-			_, err = io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-			require.NoError(t, err)
-		}
-	}
-	slow(before)
+	slowReaders(t, l.Addr().String(), before)
 	waitParked(t, srv, 1+before) // accepted and in the set: the normal connection comes after them
 	io.WriteString(normal, "GET /?normal=1 HTTP/1.1\r\nHost: x\r\n\r\n")
-	slow(after)
+	slowReaders(t, l.Addr().String(), after)
 	waitParked(t, srv, 1+before+after)
 	close(release)
 	expectOK(t, brs[0], 7)

@@ -182,16 +182,7 @@ func TestSlowReadersDroppedByWriteTimeout(t *testing.T) {
 			return sent < 256<<20 // never reached: the client does not read
 		})
 	})
-	conns := make([]net.Conn, 0, n)
-	d := net.Dialer{Control: smallRecvBuf}
-	for range n {
-		c, err := d.Dial("tcp", l.Addr().String())
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
-		_, err = io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-		require.NoError(t, err)
-		conns = append(conns, c)
-	}
+	conns := slowReaders(t, l.Addr().String(), n)
 	require.Eventually(t, func() bool { return streaming.Load() == n }, 10*time.Second, 10*time.Millisecond)
 	var worst time.Duration
 	for range 5 {
@@ -207,6 +198,23 @@ func TestSlowReadersDroppedByWriteTimeout(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// slowReaders opens n connections with a small receive buffer, asks each
+// for /big and never reads the answer.
+func slowReaders(t testing.TB, addr string, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, 0, n)
+	d := net.Dialer{Control: smallRecvBuf}
+	for range n {
+		c, err := d.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		_, err = io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 // smallRecvBuf shrinks a client socket's receive buffer before it connects,

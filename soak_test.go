@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -287,16 +286,7 @@ func TestSoakHostile(t *testing.T) {
 	// took 3-4 s on the 2-core development machine on a slow afternoon:
 	// opened first, they cannot push the slowloris connections past their
 	// Timeout before all are held.
-	readers := make([]net.Conn, 0, n)
-	d := net.Dialer{Control: smallRecvBuf}
-	for range n {
-		c, err := d.Dial("tcp", addr)
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
-		_, err = io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-		require.NoError(t, err)
-		readers = append(readers, c)
-	}
+	readers := slowReaders(t, addr, n)
 	// Slowloris: part of a head, then a byte a second for 5 s (longer than
 	// Timeout in all, but never Timeout apart), then silence.
 	loris := slowClients(t, addr, n, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
