@@ -456,7 +456,11 @@ func (c *conn) dropRequest(q *CGI, status int, err error) {
 // keepAlive decides, after a response, whether to read another request.
 func (c *conn) keepAlive(q *CGI) bool {
 	c.cr.abortBackgroundRead()
-	if q.closeConn || c.req.Close || c.closing.Load() || c.cr.err != nil {
+	// Not c.closing: a shutdown that began after the head went out with
+	// keep-alive finds the client perhaps already sending its next
+	// request; serve's idle check (setIdle) closes the connection unless
+	// that request has arrived, which is then answered with close.
+	if q.closeConn || c.req.Close || c.cr.err != nil {
 		return false
 	}
 	if q.body != nil && !q.body.done() {

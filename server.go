@@ -215,8 +215,12 @@ func (s *Server) setIdle(c *conn, idle bool) bool {
 	defer s.mu.Unlock()
 	c.idle = idle
 	stop := idle && (s.shutting || s.closed || c.closing.Load())
-	if stop && !s.closed && c.reqCount == 0 && c.hasPending() {
-		stop = false // a new connection whose request arrived before the shutdown
+	if stop && !s.closed && (c.cr.r != c.cr.w || c.hasPending()) {
+		// A request had arrived: on a new connection before the shutdown,
+		// on a kept-alive one perhaps while its last response was still
+		// being finished here. It is served (and answered with
+		// Connection: close), as a parked connection's would be.
+		stop = false
 	}
 	return !stop
 }

@@ -413,3 +413,56 @@ func TestCloseWithEveryConnSlotHeld(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownAfterKeepAliveHead: a response whose head went out with
+// keep-alive before Shutdown began must not be followed by a close that
+// drops the client's next request, already sent: it is answered, with
+// Connection: close. (TestShutdownUnderLoad hit this now and then: the
+// connection decided to close after the response, though its head had
+// promised otherwise and the next request was on its way.)
+func TestShutdownAfterKeepAliveHead(t *testing.T) {
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
+			leakCheck(t)
+			flushed, release := make(chan struct{}), make(chan struct{})
+			srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: threading}, func(c *CGI) {
+				if c.Param("n") != "1" {
+					c.Print("second")
+					return
+				}
+				c.Print("first ")
+				c.Flush() // the head goes out now, with keep-alive
+				close(flushed)
+				<-release
+				c.Print("done")
+			})
+			conn, br := rawConn(t, l)
+			// Both requests at once: the second is there when the first ends.
+			io.WriteString(conn, "GET /?n=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /?n=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+			<-flushed
+			first, err := http.ReadResponse(br, nil) // the head has arrived
+			require.NoError(t, err)
+			assert.False(t, first.Close, "the head went out before the shutdown")
+			shut := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				shut <- srv.Shutdown(ctx)
+			}()
+			require.Eventually(t, func() bool {
+				srv.mu.Lock()
+				defer srv.mu.Unlock()
+				return srv.shutting
+			}, 5*time.Second, time.Millisecond)
+			close(release)
+			body, err := io.ReadAll(first.Body)
+			require.NoError(t, err)
+			assert.Equal(t, "first done", string(body))
+			resp, second := readResponse(t, br, "GET")
+			assert.Equal(t, "second", second, "the request sent before the shutdown is answered")
+			assert.True(t, resp.Close)
+			expectClosed(t, br)
+			require.NoError(t, <-shut)
+		})
+	}
+}
