@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,36 @@ func TestListenerReopensAfterFailure(t *testing.T) {
 			}, 5*time.Second, 10*time.Millisecond)
 			_, body := get(t, base)
 			assert.Equal(t, "ok", body)
+		})
+	}
+}
+
+// TestListenerGivesUpAfterMaxRetries: when its socket fails and its
+// address cannot be listened on again, a listener retries MaxRetries times
+// in a row, then gives up with an error in the log; the server still shuts
+// down cleanly.
+func TestListenerGivesUpAfterMaxRetries(t *testing.T) {
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
+			leakCheck(t)
+			var logs lockedBuffer
+			srv, l, _ := testServer(t, Options{MaxRetries: 2, Logger: logs.logger()}, ListenOptions{Threading: threading}, func(c *CGI) { c.Print("ok") })
+			addr := l.Addr().String()
+			// Under the listener's lock, so the re-open cannot win the race:
+			// the socket fails for good and another takes its address.
+			l.mu.Lock()
+			l.ln.Close()
+			squatter, err := net.Listen("tcp", addr)
+			l.mu.Unlock()
+			require.NoError(t, err)
+			defer squatter.Close()
+			require.Eventually(t, func() bool { return strings.Contains(logs.String(), "giving up") }, 10*time.Second, 10*time.Millisecond)
+			out := logs.String()
+			assert.Equal(t, 2, strings.Count(out, "re-open failed"), out)
+			assert.Contains(t, out, "retries=2")
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			require.NoError(t, srv.Shutdown(ctx))
 		})
 	}
 }

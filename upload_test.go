@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -403,6 +404,56 @@ func TestRawBodyToFile(t *testing.T) {
 	assert.Equal(t, fmt.Sprintf("title=\n image.iso application/octet-stream %d %s\n", len(data), sha(data)), string(out))
 	assert.Equal(t, sha(data), hex.EncodeToString(rec.hashes["image.iso"]))
 	assert.Empty(t, tmpEntries(t, tmp))
+}
+
+// TestRawBodyToFileLimits: a raw body past MaxRequestBody or MaxFileSize,
+// declared or chunked, is refused with 413 and OnError; the callback never
+// runs and no temp file is left.
+func TestRawBodyToFileLimits(t *testing.T) {
+	const limit = 64 << 10
+	data := randomBytes(t, 2*limit)
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		chunked bool
+	}{
+		{"MaxRequestBody/declared", Options{MaxRequestBody: limit}, false},
+		{"MaxRequestBody/chunked", Options{MaxRequestBody: limit}, true},
+		{"MaxFileSize/declared", Options{MaxFileSize: limit}, false},
+		{"MaxFileSize/chunked", Options{MaxFileSize: limit}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			tmp := t.TempDir()
+			tc.opts.TmpPath = tmp
+			rec, lo := newRecorder()
+			lo.RawBodyToFile = true
+			var called atomic.Bool
+			_, _, base := testServer(t, tc.opts, lo, func(c *CGI) { called.Store(true) })
+			var body io.Reader = bytes.NewReader(data)
+			if tc.chunked {
+				body = io.MultiReader(body) // no length known: sent chunked
+			}
+			req, _ := http.NewRequest("PUT", base+"/big.bin", body)
+			req.Header.Set("Content-Type", "application/octet-stream")
+			resp, err := client().Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, 413, resp.StatusCode)
+			select {
+			case <-rec.received:
+			case <-time.After(5 * time.Second):
+				t.Fatal("OnError not called")
+			}
+			rec.mu.Lock()
+			require.Len(t, rec.errs, 1)
+			assert.ErrorIs(t, rec.errs[0], ErrTooLarge)
+			rec.mu.Unlock()
+			assert.False(t, called.Load(), "the callback does not run")
+			require.Eventually(t, func() bool { return len(tmpEntries(t, tmp)) == 0 }, 5*time.Second, 10*time.Millisecond,
+				"no temp file left")
+		})
+	}
 }
 
 func TestTmpPath(t *testing.T) {
