@@ -364,6 +364,73 @@ func TestTLS(t *testing.T) {
 	assert.ErrorContains(t, err, "TLS certificate")
 }
 
+// TestTLSChainFile: with ChainFile the server sends the intermediate
+// certificate after its own, so a client that trusts only the root can
+// verify it; without it the same client fails the handshake.
+func TestTLSChainFile(t *testing.T) {
+	dir := t.TempDir()
+	issue := func(tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+		if parent == nil {
+			parent, parentKey = tmpl, key
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+		require.NoError(t, err)
+		cert, err := x509.ParseCertificate(der)
+		require.NoError(t, err)
+		return cert, key
+	}
+	ca := func(serial int64, name string) *x509.Certificate {
+		return &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	}
+	root, rootKey := issue(ca(1, "httpev test root"), nil, nil)
+	inter, interKey := issue(ca(2, "httpev test intermediate"), root, rootKey)
+	leaf, leafKey := issue(&x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "httpev test"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, inter, interKey)
+	kder, err := x509.MarshalECPrivateKey(leafKey)
+	require.NoError(t, err)
+	write := func(name, typ string, der []byte) string {
+		f := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
+		return f
+	}
+	certFile, keyFile := write("leaf.pem", "CERTIFICATE", leaf.Raw), write("leaf.key", "EC PRIVATE KEY", kder)
+	chainFile := write("chain.pem", "CERTIFICATE", inter.Raw)
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	defer c.CloseIdleConnections()
+
+	srv, _, _ := testServer(t, Options{}, ListenOptions{}, func(c *CGI) {})
+	for _, withChain := range []bool{true, false} {
+		lo := ListenOptions{CertFile: certFile, KeyFile: keyFile}
+		if withChain {
+			lo.ChainFile = chainFile
+		}
+		l, err := srv.Listen("127.0.0.1:0", func(c *CGI) { c.Print("ok") }, lo)
+		require.NoError(t, err)
+		resp, err := c.Get("https://" + l.Addr().String() + "/")
+		if !withChain {
+			var unknown x509.UnknownAuthorityError
+			assert.ErrorAs(t, err, &unknown, "without the chain the client cannot reach its root")
+			continue
+		}
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, "ok", string(body))
+		require.Len(t, resp.TLS.PeerCertificates, 2, "leaf and intermediate")
+		assert.Equal(t, inter.Raw, resp.TLS.PeerCertificates[1].Raw)
+	}
+	_, err = srv.Listen("127.0.0.1:0", func(*CGI) {}, ListenOptions{CertFile: certFile, KeyFile: keyFile,
+		ChainFile: filepath.Join(dir, "missing.pem")})
+	assert.ErrorContains(t, err, "TLS chain")
+}
+
 func TestIPv6AndUnixSocket(t *testing.T) {
 	srv, _, _ := testServer(t, Options{}, ListenOptions{}, func(c *CGI) {})
 	if l6, err := srv.Listen("[::1]:0", func(c *CGI) { c.Print(c.Env("REMOTE_ADDR")) }, ListenOptions{}); err == nil {
