@@ -156,15 +156,19 @@ func rawBodyFile(c *CGI) bool {
 
 // formValues returns the CGI's parameters the way net/http's ParseForm
 // arranges them: PostForm the body's, Form the body's first, then the
-// query's.
+// query's. One pass over each list: a lookup per name would make a form
+// of n fields cost n² (MaxFormFields may be set high).
 func formValues(c *CGI) (form, post url.Values) {
 	form, post = url.Values{}, url.Values{}
-	for _, name := range c.ParamNames() {
-		p := c.Post(name)
-		if len(p) > 0 {
-			post[name] = p
-		}
-		form[name] = append(append([]string(nil), p...), c.Get(name)...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.parseGetLocked()
+	for _, p := range c.post {
+		post[p.Name] = append(post[p.Name], p.Value)
+		form[p.Name] = append(form[p.Name], p.Value)
+	}
+	for _, p := range c.get {
+		form[p.Name] = append(form[p.Name], p.Value)
 	}
 	return form, post
 }

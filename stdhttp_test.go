@@ -659,3 +659,25 @@ func BenchmarkBridgeOverLoopback(b *testing.B) {
 		})
 	}
 }
+
+// TestServeHandlerFormMatchesNetHTTP: Form and PostForm, names repeated in
+// the query and the body, come out as net/http's ParseForm makes them.
+func TestServeHandlerFormMatchesNetHTTP(t *testing.T) {
+	const query, body = "a=q1&b=q2&a=q3&c=", "a=p1&d=p2&a=p3&b=p4"
+	show := func(r *http.Request) string { return r.Form.Encode() + " | " + r.PostForm.Encode() }
+	want := mustRequest("POST", "http://x/f?"+query, strings.NewReader(body))
+	want.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	require.NoError(t, want.ParseForm())
+
+	srv, err := httpev.New(httpev.Options{TmpPath: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer srv.Close()
+	l, err := srv.Listen("127.0.0.1:0", httpev.ServeHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, show(r))
+	})), httpev.ListenOptions{})
+	require.NoError(t, err)
+	req := mustRequest("POST", "http://"+l.Addr().String()+"/f?"+query, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	_, got := fetch(t, req)
+	assert.Equal(t, show(want), got)
+}
