@@ -30,7 +30,8 @@ import (
 //   - A read or write that would wait (a head or body still arriving, a
 //     client not reading its response) hands the socket back to Go
 //     (fdConn) and, if the poller is the one about to wait, hands the
-//     poller's work to a new goroutine at once (forgetFD).
+//     poller's work to a new goroutine at once (forgetFD). So does Keep,
+//     a request that outlives its callback (letGo).
 //
 //   - Handoff: a watcher checks every handoffTick whether the poller has
 //     been serving one connection for a whole tick. If so, it takes that
@@ -225,6 +226,26 @@ func (p *parker) forgetFD(c *conn, fd int) {
 	}
 }
 
+// letGo hands the poller over at once if it is serving c, whose request
+// outlives its callback (Keep: a long poll, a stream): waiting for it there
+// would hold up every other connection until the watcher's tick. Its
+// goroutine (the old runner) serves it on and parks it again afterwards.
+//
+// It is a handoff of a request that takes long, not of a socket that must
+// wait: on a first request it counts a tick in the average, where the
+// socket handed to Go right after (probes, watching the client) would
+// have started the first-request back-off at once.
+func (p *parker) letGo(c *conn) {
+	if p.handoffs.serving.Load() != c {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.handoffs.serving.Load() == c {
+		p.handoffLocked(false)
+	}
+}
+
 // forget takes a resident connection out of the epoll set before its
 // socket closes (finishConn): the set must never hold a descriptor number
 // that a new connection may get.
@@ -371,7 +392,7 @@ func (p *parker) handoffLocked(waits bool) {
 		if now := time.Now(); waits {
 			c.l.first.start(now)
 		} else {
-			c.l.first.note(p.tick(), now, p.slow())
+			c.l.first.note(handoffTick, now, p.slow())
 		}
 	}
 	p.deregisterLocked(c)

@@ -546,3 +546,38 @@ func TestEvloopFirstBackoff(t *testing.T) {
 	io.WriteString(half, "\r\n") // the rest of the head: served on its goroutine
 	expectOK(t, bufio.NewReader(half), 9)
 }
+
+// TestEvloopKeepHandsOver: Keep on the poller hands it over at once (the
+// watcher's tick is out of reach here), and a kept first request does not
+// start the back-off of first requests: it takes long, but its client is
+// not slow.
+func TestEvloopKeepHandsOver(t *testing.T) {
+	leakCheck(t)
+	kept := make(chan *CGI, 1)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		if c.Param("keep") != "" {
+			c.Keep()
+			kept <- c
+			return
+		}
+		c.Print("ok " + c.Param("n"))
+	})
+	srv.park.handoffs.tick = time.Hour
+	cs, brs := residentConns(t, srv, l, 1)
+	for _, first := range []bool{true, false} {
+		conn, br := rawConn(t, l) // a first request on the poller (accepted into it)
+		if !first {
+			conn, br = cs[0], brs[0] // a keep-alive one
+		}
+		io.WriteString(conn, "GET /?keep=1&n=9 HTTP/1.1\r\nHost: x\r\n\r\n")
+		q := <-kept
+		other, obr := rawConn(t, l)
+		io.WriteString(other, parkGet(3))
+		expectOK(t, obr, 3) // served while the kept request waits
+		q.Print("ok 9")
+		require.NoError(t, q.Close())
+		expectOK(t, br, 9)
+		other.Close()
+	}
+	assert.Zero(t, l.first.until.Load(), "no back-off of first requests")
+}

@@ -27,6 +27,8 @@ func (*parker) stop() {}
 
 func (*parker) forget(*conn) {}
 
+func (*parker) letGo(*conn) {}
+
 func (l *PortListener) wrapRaw(ln net.Listener) net.Listener { return ln }
 
 func (c *conn) parkNew() bool { return false }

@@ -132,7 +132,8 @@ type ListenOptions struct {
 	// turn, with no goroutine switch (about 1.2 times fasthttp's
 	// throughput, keep-alive or a connection per request; README has the
 	// figures). A callback there may block: a read or write that has to
-	// wait for the client hands the poller to a new goroutine at once;
+	// wait for the client, or Keep, hands the poller to a new goroutine at
+	// once;
 	// anything else that has run for a millisecond (one to two ticks of a
 	// watcher) too; the callback's goroutine then stays its connection's.
 	// When the listener's requests average more than 200 µs on the poller,
