@@ -55,10 +55,10 @@ func TestProcsWorkerKilledUnderLoad(t *testing.T) {
 	var (
 		stop, killed atomic.Bool
 		mu           sync.Mutex
-		pinned       = map[int]int{}  // connections by the worker serving them, before the kill
-		served       = map[int]int{}  // requests answered by each pid after the kill
-		victimFails  int              // failed requests on connections of the killed worker
-		otherFails   []string         // any other failed request
+		pinned       = map[int]int{} // connections by the worker serving them, before the kill
+		served       = map[int]int{} // requests answered by each pid after the kill
+		victimFails  int             // failed requests on connections of the killed worker
+		otherFails   []string        // any other failed request
 		victimConns  = map[*rawConn]bool{}
 		total        atomic.Int64
 		victim       atomic.Int64
