@@ -1,7 +1,6 @@
 package httpev
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
 	"mime"
@@ -28,7 +27,9 @@ import (
 //     from the connection as r.Body.
 //   - r.RemoteAddr honours Options.Backend (X-Real-IP); r.TLS is set on a
 //     TLS listener; r.Context() is the CGI's Context plus
-//     http.LocalAddrContextKey.
+//     http.LocalAddrContextKey, built on first use of its Done or Err
+//     (watching for a vanished client costs a goroutine, so a handler
+//     that never looks pays nothing).
 //   - The ResponseWriter buffers like the CGI: output goes out when it
 //     passes Options.FlushThreshold, on Flush (http.Flusher and
 //     http.ResponseController work), or when the handler returns. A write
@@ -130,7 +131,11 @@ func newHTTPRequest(c *CGI) *http.Request {
 		r.ContentLength = req.ContentLength
 		r.Body = io.NopCloser(c.Body())
 	}
-	r.Form, r.PostForm = formValues(c)
+	// Without a query or a form body both stay nil, as in net/http before
+	// ParseForm, which then finds nothing: two maps a request saved.
+	if u.RawQuery != "" || parsed {
+		r.Form, r.PostForm = formValues(c)
+	}
 	if media == "multipart/form-data" {
 		r.MultipartForm = &multipart.Form{Value: r.PostForm, File: map[string][]*multipart.FileHeader{}}
 	}
@@ -138,9 +143,7 @@ func newHTTPRequest(c *CGI) *http.Request {
 		st := cs.ConnectionState()
 		r.TLS = &st
 	}
-	ctx := context.WithValue(c.Context(), cgiContextKey{}, c)
-	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.Conn().LocalAddr())
-	return r.WithContext(ctx)
+	return r.WithContext(&handlerContext{c: c})
 }
 
 // rawBodyFile reports a body the engine put into a temp file
