@@ -156,15 +156,13 @@ func buildApp(t *testing.T) string {
 	return goBuildApp(t, "-race")
 }
 
-// goBuildApp builds the upload app from this checkout. It builds inside the
-// app's directory, which works whether the app is a package of the
-// library's module or a module of its own with a replace to the checkout.
+// goBuildApp builds the upload app from this checkout, with flags.
 func goBuildApp(t *testing.T, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "httpev-upload")
 	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
 	cmd := exec.Command("go", args...)
-	cmd.Dir = filepath.Join("..", "cmd", "httpev-upload")
+	cmd.Dir = "../cmd/httpev-upload" // the app's module, built against this checkout's library
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 	return bin
