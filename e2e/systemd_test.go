@@ -147,8 +147,10 @@ func socketActivated(t *testing.T, activate, listen, bin string, args []string) 
 	assert.Contains(t, out.String(), "socket from systemd", "the app says it serves systemd's socket")
 	procs := withoutProcs(args)
 	if len(procs) != len(args) {
-		assert.Regexp(t, `(?s)worker 0 .*serving.*worker 1 .*serving|worker 1 .*serving.*worker 0 .*serving`, out.String(),
-			"both workers serve the socket systemd passed")
+		assert.Eventually(t, func() bool {
+			o := out.String()
+			return strings.Contains(o, "worker 0 (pid") && strings.Contains(o, "worker 1 (pid")
+		}, 10*time.Second, 10*time.Millisecond, "both workers serve the socket systemd passed")
 	}
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
