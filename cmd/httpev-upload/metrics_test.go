@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -102,10 +101,10 @@ func TestMetrics(t *testing.T) {
 				sample(t, after, "httpev_connections", "state", "parked") +
 				sample(t, after, "httpev_connections", "state", "goroutine")
 			assert.GreaterOrEqual(t, open, 1.0, "at least the scrape's own connection")
-			t.Log(fmt.Sprintf("2xx %.0f, 4xx %.0f, bytes in %.0f, out %.0f, open connections %.0f, RSS %.1f MiB",
+			t.Logf("2xx %.0f, 4xx %.0f, bytes in %.0f, out %.0f, open connections %.0f, RSS %.1f MiB",
 				sample(t, after, "httpev_requests_total", "class", "2xx"), sample(t, after, "httpev_requests_total", "class", "4xx"),
 				sample(t, after, "httpev_received_bytes_total"), sample(t, after, "httpev_sent_bytes_total"), open,
-				sample(t, after, "process_resident_memory_bytes")/(1<<20)))
+				sample(t, after, "process_resident_memory_bytes")/(1<<20))
 		})
 	}
 }
