@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -174,6 +173,6 @@ func (e *wsExample) stop(t *testing.T) {
 	case <-e.exited:
 		require.NoError(t, e.err, "exit status after SIGTERM\n%s", e.out.String())
 	case <-time.After(30 * time.Second):
-		t.Fatal(fmt.Sprintf("examples/websocket still running 30 s after SIGTERM\n%s", e.out.String()))
+		t.Fatalf("examples/websocket still running 30 s after SIGTERM\n%s", e.out.String())
 	}
 }
