@@ -27,6 +27,7 @@ type conn struct {
 	// callback may still read a finished request's environment.
 	laddr, raddr net.Addr
 	cr           connReader
+	st           *statStripe // the counters it adds to (stats.go)
 	req          http1.Request
 	lim          *http1.Limits
 
@@ -60,6 +61,9 @@ type conn struct {
 func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
 	c.cr.conn = nc
+	c.st = srv.stats.stripe()
+	c.cr.st = c.st
+	c.st.accepted.Add(1)
 	if l != nil && l.opts.Threading {
 		c.pumpDone = make(chan error, 1)
 		c.startPump = func() {
@@ -109,6 +113,7 @@ func (c *conn) serve() {
 		q := newCGI(c)
 		c.cur.Store(q)
 		ok := c.serveRequest(q)
+		c.countRequest(q)
 		c.cur.Store(nil)
 		c.reclaim(q)
 		if f := c.l.opts.OnResponseLog; f != nil {
@@ -294,8 +299,10 @@ func (c *conn) headError(err error) {
 	case errors.Is(err, errTimeout):
 		status = 408
 	case isNetClose(err):
+		c.countHeadError(err, 0)
 		return // the client left mid-head; nobody to answer
 	}
+	c.countHeadError(err, status)
 	c.srv.logDebug("httpev: bad request head", "remote", c.raddr.String(), "err", err)
 	if f := c.l.opts.OnRequestLog; f != nil {
 		ip := addrPort(c.raddr).Addr().String()
@@ -353,7 +360,8 @@ func (c *conn) writeError(status int) {
 	c.linger = true
 	c.hdr = appendErrorResponse(c.hdr[:0], c.srv, status)
 	c.setWriteDeadline()
-	_, _ = c.nc.Write(c.hdr)
+	n, _ := c.nc.Write(c.hdr)
+	c.st.countOut(int64(n))
 }
 
 // setWriteDeadline arms WriteTimeout for the write about to start; callers
@@ -517,7 +525,8 @@ func (c *conn) continue100(q *CGI) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.setWriteDeadline()
-	_, err := io.WriteString(c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+	n, err := io.WriteString(c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+	c.st.countOut(int64(n))
 	return err
 }
 

@@ -130,11 +130,8 @@ func (c *conn) parkResident(since time.Time, timeout time.Duration) (bool, error
 	if c.srv.park.parkResident(c, deadlineAfter(since, timeout)) {
 		return true, errParked
 	}
-	if c.closing.Load() {
-		c.srv.takeReadBuf(cr) // as readIdle leaves it
-		cr.r, cr.w = 0, 0
-		return true, errTimeout // a shutdown began; waitIdle serves what had arrived
-	}
+	// Not parked (a shutdown began, say): wait here, until the drain
+	// window ends once closing (setIdleDeadline).
 	return c.readIdleWait(timeout)
 }
 

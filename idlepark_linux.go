@@ -162,11 +162,8 @@ func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
 	if c.srv.park.park(c, deadlineAfter(since, timeout)) {
 		return true, errParked
 	}
-	if c.closing.Load() {
-		c.srv.takeReadBuf(&c.cr) // as readIdle leaves it
-		return ok, err           // a shutdown woke us; waitIdle decides
-	}
-	// Could not park: wait out the rest of the idle timeout here.
+	// Could not park: wait out the rest of the idle timeout here, or
+	// once a shutdown began the drain window (setIdleDeadline).
 	c.setIdleDeadline(deadlineAfter(since, timeout))
 	return c.readIdle()
 }
@@ -483,8 +480,9 @@ func (p *parker) fail(err error) {
 }
 
 // drain takes a parked connection out for Server.drain (which holds
-// Server.mu and has marked c closing): hard closes it; graceful serves a
-// request that had already arrived and closes it otherwise. It reports
+// Server.mu and has marked c closing): hard closes it; graceful gives it a
+// goroutine, which serves a request that had already arrived or arrives in
+// the drain window, and closes it otherwise. It reports
 // false when c was not parked.
 func (p *parker) drain(c *conn, hard bool) bool {
 	p.mu.Lock()
@@ -499,12 +497,10 @@ func (p *parker) drain(c *conn, hard bool) bool {
 		return true
 	}
 	go func() {
-		if c.hasPending() {
-			c.park.ready = true
-			c.serve()
-			return
-		}
-		c.finishConn()
+		// serve closes it unless a request had arrived or the drain
+		// window (drain.go) lets it wait for one.
+		c.park.ready = c.hasPending()
+		c.serve()
 	}()
 	return true
 }

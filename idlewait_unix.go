@@ -96,6 +96,7 @@ func (c *conn) readIdle() (ok bool, err error) {
 			err = io.EOF
 		default:
 			cr.w = w.n
+			cr.st.countIn(w.n)
 		}
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -42,10 +42,14 @@ type PortListener struct {
 	// draining: a graceful shutdown takes the connections already in the
 	// kernel's accept queue before the socket closes.
 	draining bool
-	ctx      context.Context // ends when the listener closes or drains: stops waiting for a MaxConns slot
-	cancel   context.CancelFunc
-	resume   chan struct{} // closed by Start
-	done     chan struct{} // accept loop ended
+	// drainBy: the end of the drain window of a graceful shutdown (Unix
+	// nanoseconds; 0 before one): idle connections stay open until then
+	// for a request already on its way (drain.go).
+	drainBy atomic.Int64
+	ctx     context.Context // ends when the listener closes or drains: stops waiting for a MaxConns slot
+	cancel  context.CancelFunc
+	resume  chan struct{} // closed by Start
+	done    chan struct{} // accept loop ended
 }
 
 // Listen starts serving callback on addr, the original's listen(): addr is
@@ -253,9 +257,11 @@ func (l *PortListener) Close() error {
 }
 
 // Shutdown stops the listener gracefully (SHUTDOWN GRACEFUL for one
-// listener): the socket closes, idle connections close, requests in flight
-// finish. It returns when its last connection is gone or ctx ends.
+// listener): the socket closes, idle connections close once
+// Options.DrainWindow has passed with no request on them, requests in
+// flight finish. It returns when its last connection is gone or ctx ends.
 func (l *PortListener) Shutdown(ctx context.Context) error {
+	l.openDrainWindow(l.srv.drainWindowEnd(ctx))
 	l.drainAccepts()
 	l.closeSocket()
 	select {
@@ -361,11 +367,15 @@ func (l *PortListener) releaseConn() {
 // serveConn starts the goroutine of an accepted connection.
 func (l *PortListener) serveConn(nc net.Conn) {
 	if l.srv.connSem != nil && l.srv.opts.RejectOverload && !l.srv.connSem.TryAcquire(1) {
+		st := l.srv.stats.stripe()
+		st.accepted.Add(1)
 		if l.tls != nil {
+			st.count(0, dropOverload)
 			_ = nc.Close() // no handshake spent on a client we turn away
 			return
 		}
-		go rejectOverload(nc)
+		st.count(503, dropOverload)
+		go rejectOverload(nc, st)
 		return
 	}
 	if l.tls != nil {
@@ -432,10 +442,11 @@ func (l *PortListener) drainQueue(ln net.Listener) {
 }
 
 // rejectOverload answers a connection past Options.MaxConns with 503.
-func rejectOverload(nc net.Conn) {
+func rejectOverload(nc net.Conn, st *statStripe) {
 	defer nc.Close()
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = io.WriteString(nc, overloadResponse)
+	n, _ := io.WriteString(nc, overloadResponse)
+	st.countOut(int64(n))
 }
 
 const overloadResponse = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
