@@ -220,7 +220,7 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	case frameClose:
 		q.closeConn = true
 	}
-	closing := q.closeConn || req.Close || c.closing.Load()
+	closing := q.closeConn || req.Close || c.closing.Load() || q.bodyBroken()
 	switch {
 	case upgrade:
 	case closing:
