@@ -1,11 +1,11 @@
 // Command websocket serves WebSocket endpoints on httpev with
 // github.com/coder/websocket, upgrading the two ways the library offers:
 //
-//   - /echo is a net/http handler served with httpev.ServeHandler; the
+//   - /ws/echo is a net/http handler served with httpev.ServeHandler; the
 //     library's ResponseWriter implements http.Hijacker (with
 //     CGI.GiveUpHandle underneath), so websocket.Accept works unchanged.
 //     Every message comes back to its sender.
-//   - /chat is a plain CGI callback that gives the connection up itself:
+//   - /ws/chat is a plain CGI callback that gives the connection up itself:
 //     upgrade wraps the CGI in a minimal ResponseWriter whose Hijack is
 //     CGI.GiveUpHandle. Every message goes to every client connected.
 //
@@ -46,7 +46,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("serving http://%s/ (WebSocket on /echo and /chat)\n", s.addr)
+	fmt.Printf("serving http://%s/ (WebSocket on /ws/echo and /ws/chat)\n", s.addr)
 	<-ctx.Done()
 	if err := s.stop(10 * time.Second); err != nil {
 		log.Print(err)
@@ -75,9 +75,9 @@ func start(addr, tmp string, threading bool) (*server, error) {
 		case "/":
 			c.Header(nil)
 			c.WriteString(page)
-		case "/echo":
+		case "/ws/echo":
 			echo(c)
-		case "/chat":
+		case "/ws/chat":
 			s.ws.chat(c)
 		default:
 			c.SetStatus(http.StatusNotFound)
@@ -114,7 +114,7 @@ const page = `<!doctype html><meta charset="utf-8"><title>httpev WebSocket</titl
 const log = s => document.getElementById("log").textContent += s + "\n";
 const open = path => { const ws = new WebSocket("ws://" + location.host + path);
   ws.onmessage = e => log(path + ": " + e.data); ws.onclose = e => log(path + " closed " + e.code); return ws; };
-const echo = open("/echo"), chat = open("/chat");
+const echo = open("/ws/echo"), chat = open("/ws/chat");
 document.getElementById("echo").onclick = () => echo.send(document.getElementById("msg").value);
 document.getElementById("chat").onclick = () => chat.send(document.getElementById("msg").value);
 </script>

@@ -33,7 +33,7 @@ func TestWebSocket(t *testing.T) {
 			defer cancel()
 
 			t.Run("echo through ServeHandler", func(t *testing.T) {
-				c := dial(ctx, t, base+"/echo")
+				c := dial(ctx, t, base+"/ws/echo")
 				defer c.CloseNow()
 				big := make([]byte, 512<<10)
 				_, _ = rand.Read(big)
@@ -54,7 +54,7 @@ func TestWebSocket(t *testing.T) {
 			t.Run("chat through GiveUpHandle", func(t *testing.T) {
 				var cs []*websocket.Conn
 				for range 3 {
-					c := dial(ctx, t, base+"/chat")
+					c := dial(ctx, t, base+"/ws/chat")
 					defer c.CloseNow()
 					cs = append(cs, c)
 				}
@@ -79,7 +79,7 @@ func TestWebSocket(t *testing.T) {
 			t.Run("plain requests are refused, the connection stays usable", func(t *testing.T) {
 				client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
 				defer client.CloseIdleConnections()
-				for _, path := range []string{"/echo", "/chat", "/"} {
+				for _, path := range []string{"/ws/echo", "/ws/chat", "/"} {
 					resp, err := client.Get("http://" + s.addr.String() + path)
 					require.NoError(t, err)
 					body, _ := io.ReadAll(resp.Body)
@@ -92,12 +92,12 @@ func TestWebSocket(t *testing.T) {
 					assert.Equal(t, http.StatusUpgradeRequired, resp.StatusCode, "GET %s without a handshake: %s", path, body)
 					assert.Equal(t, "websocket", resp.Header.Get("Upgrade"))
 				}
-				c := dial(ctx, t, base+"/chat") // and WebSocket still works
+				c := dial(ctx, t, base+"/ws/chat") // and WebSocket still works
 				c.CloseNow()
 			})
 
 			t.Run("stopping closes every socket with going away", func(t *testing.T) {
-				echo, chat := dial(ctx, t, base+"/echo"), dial(ctx, t, base+"/chat")
+				echo, chat := dial(ctx, t, base+"/ws/echo"), dial(ctx, t, base+"/ws/chat")
 				defer echo.CloseNow()
 				defer chat.CloseNow()
 				require.Eventually(t, func() bool { return s.ws.count(false) >= 2 }, 5*time.Second, time.Millisecond)
