@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/httpev/httpev/internal/rawfd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -38,11 +39,11 @@ func TestRawAcceptAddresses(t *testing.T) {
 			t.Cleanup(func() { srv.Close() })
 			env := make(chan [5]string, 1)
 			l, err := srv.Listen(tc.listen, func(c *CGI) {
-				env <- [5]string{c.Env("REMOTE_ADDR"), c.Env("REMOTE_PORT"), c.Env("SERVER_ADDR"), c.Env("SERVER_PORT"), fmt.Sprint(onPoller())}
+				env <- [5]string{c.Env("REMOTE_ADDR"), c.Env("REMOTE_PORT"), c.Env("SERVER_ADDR"), c.Env("SERVER_PORT"), fmt.Sprint(onPoller(c))}
 				c.Print("ok")
 			}, ListenOptions{Threading: true})
 			require.NoError(t, err)
-			_, ok := l.ln.(*rawListener)
+			_, ok := l.ln.(*rawfd.Listener)
 			require.True(t, ok, "a Threading-on TCP listener accepts outside Go's netpoller")
 			port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 			c, err := net.Dial("tcp", net.JoinHostPort(tc.dial, port))

@@ -124,7 +124,7 @@ func (q *CGI) callCallback() (rec *panics.Recovered) {
 // on so that a client that vanished without closing is noticed too.
 func (q *CGI) Keep() {
 	q.kept.Store(true)
-	q.cn.srv.park.letGo(q.cn) // first: what follows may hand the socket to Go
+	q.cn.srv.ev.keep(q.cn) // first: what follows may hand the socket to Go
 	q.cn.probeKeepAlive()
 	q.watchClient()
 }

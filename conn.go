@@ -15,9 +15,12 @@ import (
 	"github.com/httpev/httpev/internal/http1"
 )
 
-// conn is one client connection and the goroutine that serves it: it reads
-// and parses requests, hands each to its callback, and is the only writer of
-// responses, so callbacks never wait on the network.
+// conn is one client connection. Whichever goroutine serves it (its own,
+// or on Linux the poller's runner, evloop_linux.go) reads and parses its
+// requests, hands each to its callback, and is the only writer of
+// responses, so callbacks never wait on the network. Fields without a
+// note belong to that goroutine; ownership passes through the poller's
+// mutex when the connection waits there.
 type conn struct {
 	srv *Server
 	l   *PortListener
@@ -31,14 +34,14 @@ type conn struct {
 	lim          *http1.Limits
 
 	wmu      sync.Mutex // socket writes: responses and 100 Continue
-	hdr      []byte     // scratch for response heads
-	writeBy  time.Time  // the write deadline armed last (setWriteDeadline)
+	hdr      []byte     // guarded by wmu: scratch for response heads
+	writeBy  time.Time  // guarded by wmu: the write deadline armed last (setWriteDeadline)
 	vecArr   [4][]byte  // backing for vec
 	vec      net.Buffers
 	outBuf   []byte        // output buffer handed from request to request
 	wake     chan struct{} // the Buffer's wake channel, reused per request
 	idleWait idleWaiter
-	park     parkState // idle connections park in Server.park (idlepark_linux.go)
+	loop     connLoop // the connection's side of the poller (evloop_linux.go)
 	chunked  http1.ChunkedReader
 
 	closing atomic.Bool // finish the current response, then close (shutdown)
@@ -52,14 +55,15 @@ type conn struct {
 	pumpDone  chan error
 
 	closeMu       sync.Mutex
-	closeHandlers []closeHandler
-	closeSeq      int
+	closeHandlers []closeHandler // guarded by closeMu
+	closeSeq      int            // guarded by closeMu
 	reqCount      int
 }
 
 func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
 	c.cr.conn = nc
+	c.loop.init(c)
 	if l != nil && l.opts.Threading {
 		c.pumpDone = make(chan error, 1)
 		c.startPump = func() {
@@ -70,55 +74,71 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	return c
 }
 
-// serve is the connection's goroutine. It ends when the connection closes,
-// or when it parks: the connection then stays open and tracked, and the
-// parker runs serve again once bytes arrive (resumed: the goroutine starts
-// inside the idle wait, so a request that arrived just before a shutdown is
-// still read).
+// stepOutcome is what one step of a connection (one request) left it as, and
+// tells the goroutine that ran the step what to do next.
+type stepOutcome int
+
+const (
+	// again: the connection may carry another request; step again.
+	again stepOutcome = iota
+	// parked: the connection waits in the poller, which owns it now: the
+	// goroutine must not touch it any more.
+	parked
+	// handedOver (only on the poller's runner): the connection must wait
+	// for its next request on a goroutine of its own, which the caller
+	// starts.
+	handedOver
+	// closed: the connection is done; the caller finishes it (finishConn).
+	closed
+)
+
+// serve is the connection's own goroutine: it steps until the connection
+// parks or is done. The poller's runner steps a connection too
+// (pollClient.Serve).
 func (c *conn) serve() {
-	parked := false
-	defer func() {
-		if !parked {
-			c.finishConn()
-		}
-	}()
-	resumed := c.park.resumed()
-	if resumed {
-		// The idle wait takes a read buffer inside its read; nothing was
-		// buffered when the connection parked.
-		c.cr.r, c.cr.w = 0, 0
-	} else {
-		c.srv.takeReadBuf(&c.cr)
-	}
 	for {
-		if !c.srv.setIdle(c, true) && !resumed {
+		switch c.step(false) {
+		case again:
+		case parked:
 			return
-		}
-		resumed = false
-		err := c.readHead()
-		if err == errParked {
-			parked = true // another goroutine may own c already
-			return
-		}
-		c.srv.setIdle(c, false)
-		if err != nil {
-			c.headError(err)
-			return
-		}
-		c.reqCount++
-		q := newCGI(c)
-		c.cur.Store(q)
-		ok := c.serveRequest(q)
-		c.cur.Store(nil)
-		c.reclaim(q)
-		if f := c.l.opts.OnResponseLog; f != nil {
-			e := q.logEntry()
-			c.l.exec.async(func() { f(e) })
-		}
-		if !ok {
+		default: // closed; handedOver is only for a runner
+			c.finishConn()
 			return
 		}
 	}
+}
+
+// step waits for the next request and serves it; onRunner tells that it
+// runs on the poller's runner, which must never wait for a client.
+func (c *conn) step(onRunner bool) stepOutcome {
+	// A goroutine the poller started with input waiting reads the request
+	// even if a shutdown began since the bytes arrived.
+	if !c.srv.setIdle(c, true) && !c.loop.inputReady() {
+		return closed
+	}
+	o, err := c.readHead(onRunner)
+	if o != again {
+		return o
+	}
+	c.srv.setIdle(c, false)
+	if err != nil {
+		c.headError(err)
+		return closed
+	}
+	c.reqCount++
+	q := newCGI(c)
+	c.cur.Store(q)
+	ok := c.serveRequest(q)
+	c.cur.Store(nil)
+	c.reclaim(q)
+	if f := c.l.opts.OnResponseLog; f != nil {
+		e := q.logEntry()
+		c.l.exec.async(func() { f(e) })
+	}
+	if !ok {
+		return closed
+	}
+	return again
 }
 
 func (c *conn) finishConn() {
@@ -132,7 +152,7 @@ func (c *conn) finishConn() {
 			c.l.exec.async(h.f)
 		}
 	}
-	c.srv.park.forget(c) // before the descriptor closes and can be reused
+	c.srv.ev.forget(c) // before the descriptor closes and can be reused
 	if !c.gaveUp.Load() {
 		if c.linger {
 			c.lingerClose()
@@ -203,18 +223,24 @@ func (c *conn) reclaim(q *CGI) {
 	}
 }
 
-// waitIdle waits for the next request without holding a read buffer when
-// nothing is buffered: an idle keep-alive connection then costs its
-// goroutine and a few hundred bytes, not another 8 KB.
-func (c *conn) waitIdle() error {
+// awaitRequest waits for the first bytes of the next request without
+// holding a read buffer when nothing is buffered: an idle keep-alive
+// connection then costs its goroutine (or, in the poller, nothing) and a
+// few hundred bytes, not another 8 KB. It reports parked or handedOver as
+// waitNext does; again when the head can be read, err what the wait found.
+func (c *conn) awaitRequest(onRunner bool) (stepOutcome, error) {
 	cr := &c.cr
 	if cr.r != cr.w || cr.bgHave || !c.canReadIdle() {
-		return nil // TLS and in-memory connections read as usual
+		if cr.buf == nil {
+			c.srv.takeReadBuf(cr) // TLS and in-memory connections read as usual
+		}
+		return again, nil
 	}
 	c.srv.returnReadBuf(cr)
-	_, err := c.readIdleOrPark(cr.timeout) // sets the read deadline
-	if err == errParked {
-		return err // the parker owns the connection now: touch nothing
+	cr.r, cr.w = 0, 0
+	o, err := c.waitNext(cr.timeout, onRunner) // sets the read deadline
+	if o != again {
+		return o, nil // parked: the poller owns the connection, touch nothing
 	}
 	if err != nil && c.closing.Load() && c.hasPending() {
 		err = nil // a shutdown woke us, but a request had already arrived
@@ -222,12 +248,12 @@ func (c *conn) waitIdle() error {
 	if err != nil {
 		cr.err = err
 	}
-	return err
+	return again, err
 }
 
 // readHead reads and parses the next request head, leaving it pinned at the
-// front of the read buffer.
-func (c *conn) readHead() error {
+// front of the read buffer. Its stepOutcome is awaitRequest's.
+func (c *conn) readHead(onRunner bool) (stepOutcome, error) {
 	cr := &c.cr
 	if cr.r > 0 {
 		n := copy(cr.buf, cr.buf[cr.r:cr.w])
@@ -239,8 +265,8 @@ func (c *conn) readHead() error {
 		cr.timeout = c.srv.opts.IdleTimeout
 	}
 	cr.headBy = timeZero
-	if err := c.waitIdle(); err != nil {
-		return err // headBy still zero; after errParked c is not ours to touch
+	if o, err := c.awaitRequest(onRunner); o != again || err != nil {
+		return o, err // headBy still zero; after parked c is not ours to touch
 	}
 	defer func() { cr.headBy = timeZero }()
 	for {
@@ -253,10 +279,10 @@ func (c *conn) readHead() error {
 			if err == nil {
 				cr.r += n
 				cr.pin = cr.r
-				return nil
+				return again, nil
 			}
 			if !errors.Is(err, http1.ErrIncomplete) {
-				return err
+				return again, err
 			}
 		}
 		if cr.w == len(cr.buf) {
@@ -264,7 +290,7 @@ func (c *conn) readHead() error {
 			// parser, which fails once the head passes MaxHeaderBytes.
 			nb := make([]byte, min(2*len(cr.buf), c.lim.MaxHeaderBytes+len(cr.buf)))
 			if len(nb) == len(cr.buf) {
-				return http1.ErrHeaderTooLarge
+				return again, http1.ErrHeaderTooLarge
 			}
 			copy(nb, cr.buf[:cr.w])
 			c.srv.returnReadBuf(cr)
@@ -278,7 +304,7 @@ func (c *conn) readHead() error {
 			cr.headBy = time.Now().Add(c.l.timeout)
 		}
 		if err := cr.fill(); err != nil {
-			return err
+			return again, err
 		}
 	}
 }

@@ -50,7 +50,7 @@ func (q *CGI) GiveUpHandle() (net.Conn, error) {
 	nc := c.nc
 	if g, ok := nc.(goConner); ok {
 		// The application gets a connection of Go's, in its netpoller.
-		gc, err := g.goConn()
+		gc, err := g.GoConn()
 		if err != nil {
 			return nil, err
 		}

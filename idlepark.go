@@ -1,17 +1,11 @@
 package httpev
 
 import (
-	"errors"
 	"time"
 )
 
-// Parts of idle parking (idlepark_linux.go) shared with the systems that
-// never park (idlepark_other.go).
-
-// errParked ends the serve goroutine of a connection handed to the parker:
-// the connection stays open and tracked, and the poller starts a new
-// goroutine for it when bytes arrive.
-var errParked = errors.New("httpev: connection parked")
+// The idle wait between requests, the part shared by every system: the
+// Linux wait can end in the poller instead (idlepark_linux.go).
 
 // setIdleDeadline sets the read deadline of an idle wait. Server.drain
 // wakes an idle connection by setting a deadline in the past after marking
@@ -25,12 +19,13 @@ func (c *conn) setIdleDeadline(t time.Time) {
 	}
 }
 
-// readIdleWait waits for the next request on this goroutine with the idle
+// waitHere waits for the next request on this goroutine with the idle
 // timeout; with none (timeout not positive) it clears the deadline, which
 // would otherwise be the last read's Timeout and close the connection.
-func (c *conn) readIdleWait(timeout time.Duration) (bool, error) {
+func (c *conn) waitHere(timeout time.Duration) error {
 	c.setIdleDeadline(deadlineAfter(time.Now(), timeout))
-	return c.readIdle()
+	_, err := c.readIdle(true)
+	return err
 }
 
 // deadlineAfter is t+d, or no deadline when d is not positive.

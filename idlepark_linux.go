@@ -5,170 +5,116 @@ package httpev
 import (
 	"errors"
 	"net"
-	"os"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/httpev/httpev/internal/rawfd"
 )
 
-// idleParkGrace is how long a keep-alive connection waits for its next
-// request on its own goroutine before it parks. Parking and waking cost a
-// goroutine exit and start and two epoll_ctl calls (a few microseconds); a
-// busy keep-alive connection, whose requests come less than 100 ms apart,
-// must never pay them, while one that stays idle longer gives back its
-// goroutine stack, the bulk of what an idle connection costs.
-const idleParkGrace = 100 * time.Millisecond
+// The idle wait on Linux: a connection waits for its next request in the
+// poller (internal/poller) when it can. A resident connection (Threading
+// on, TCP) goes back into the set at once, and a runner serves its next
+// request; any other plain socket waits Tuning.Grace on its goroutine,
+// then parks without one.
 
-// parkBatch is how many readiness events the poller takes per epoll_wait.
-const parkBatch = 128
-
-// parkState is a connection's part in the parker. Fields marked p.mu are
-// guarded by the parker's mutex; the others belong to whichever goroutine
-// serves the connection, and pass between goroutines through that mutex
-// (park takes it, the poller and drain take it before starting the next
-// goroutine).
-type parkState struct {
-	parked     bool      // p.mu: in the epoll set, no goroutine
-	fd         int32     // p.mu: registered descriptor
-	gen        uint32    // p.mu: tells a stale event from this registration's
-	deadline   time.Time // p.mu: IdleTimeout end, counted from the start of the idle wait
-	prev, next *conn     // p.mu: the parker's list, in deadline order
-	resident   bool      // p.mu: registered level-triggered from request to request; the poller serves it (evloop_linux.go)
-	ready      bool      // started by the parker with input waiting (bytes came, or a request had arrived before shutdown): the idle wait reads without waiting
-}
-
-// resumed reports whether this goroutine was started by the parker with
-// input waiting: it then goes straight to reading the request, even if a
-// shutdown began since the bytes arrived. The idle wait clears it.
-func (ps *parkState) resumed() bool { return ps.ready }
-
-// parker holds the idle keep-alive connections of one Server: one epoll
-// set and one poller goroutine for all of them, so that an idle connection
-// costs its socket and its conn struct (about 3-4 KB of RSS) instead of
-// also a goroutine stack (another 4 KB). Two kinds of connection are in
-// the set:
-//
-//   - Resident ones (Threading on, TCP; evloop_linux.go) are registered
-//     level-triggered from their first response until they close or block,
-//     and the poller serves their requests on its own goroutine.
-//   - Parked ones (the rest) are registered EPOLLONESHOT after 100 ms idle;
-//     the first readiness (bytes, end of stream, error) takes one out of
-//     the set and starts its goroutine again. Go's own netpoller keeps the
-//     descriptor registered meanwhile, which is harmless: nothing reads it.
-//
-// The poller waits in epoll_wait with the earliest IdleTimeout deadline as
-// its timeout; a pipe in the set wakes it for an earlier deadline or stop.
-//
-// Locking: Server.mu comes before an fdConn's mutex (drain closes
-// connections under Server.mu), and both come before parker.mu (an fdConn
-// handing its socket to Go takes it out of the set), so the parker never
-// calls into an fdConn under its mutex. Every epoll_ctl and every change to a parked connection
-// happens under parker.mu, and a connection's descriptor is only closed
-// after it has left the set under that mutex (forget), so an event is
-// never applied to a descriptor number that was closed and reused: the
-// poller looks the descriptor up and checks the generation under the
-// mutex before it acts.
-//
-// The parker starts on the first park and stops in Shutdown and Close.
-type parker struct {
-	srv *Server
-
-	mu       sync.Mutex
-	epfd     int
-	stopped  bool
-	gen      uint32
-	byFD     []*conn // parked connections by descriptor (8 bytes per descriptor number, never shrunk)
-	head     *conn   // earliest deadline
-	tail     *conn
-	deadline time.Time // the poll's current read deadline; zero when none is armed
-	done     chan struct{}
-	started  bool
-	pokeR    int // a pipe whose input end is in the set: poke wakes the poller
-	pokeW    int
-	runner   uint32               // p.mu: generation of the goroutine that polls (evloop_linux.go)
-	rest     []syscall.EpollEvent // p.mu: the events after the one being served on the poller; a new runner takes them over
-	first    bool                 // p.mu: the one being served on the poller has not served a request before
-	handoffs handoffState
-
-	broken atomic.Bool // epoll unavailable: connections never park
-}
-
-// mayPark reports whether this idle wait may end in parking: the
-// connection has served a request, is a plain socket (TLS and in-memory
-// connections keep their goroutine) and the idle timeout is longer than
-// the grace.
-func (c *conn) mayPark(timeout time.Duration) bool {
-	if c.reqCount == 0 || timeout > 0 && timeout <= idleParkGrace {
-		return false
-	}
-	return c.canPark()
-}
-
-// canPark reports whether the connection can wait in the parker at all: a
-// plain socket, parking on, not closing.
-func (c *conn) canPark() bool {
-	if c.srv.opts.NoIdlePark || c.srv.park.broken.Load() || c.idleWait.rc == nil {
-		return false
-	}
-	switch c.nc.(type) {
-	case *net.TCPConn, *net.UnixConn, *fdConn:
-	default:
-		return false
-	}
-	return !c.closing.Load()
-}
-
-// readIdleOrPark is readIdle with the idle timeout of the wait: it waits
-// idleParkGrace on this goroutine, then hands the connection to the
-// parker and reports errParked, after which the caller must not touch the
-// connection.
-func (c *conn) readIdleOrPark(timeout time.Duration) (bool, error) {
-	if c.park.ready {
-		c.park.ready = false
-		ok, err := c.readNow()
-		if err != errNothingYet {
+// waitNext waits for the first bytes of the next request; timeout is the
+// idle timeout. It reports parked when the poller took the connection
+// (the caller must not touch it any more) and, on a runner (onRunner),
+// handedOver when the wait must happen on a goroutine of the connection's
+// own, which the caller starts; again otherwise, with what the read found.
+func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, error) {
+	lp := &c.loop
+	if lp.ready {
+		lp.ready = false
+		nothing, err := c.readIdle(false)
+		if !nothing {
 			if err == nil && c.l.timeout <= 0 {
 				// As below: a partial head must not meet a deadline
 				// left over from an earlier wait.
-				c.setIdleDeadline(c.park.deadline)
+				c.setIdleDeadline(lp.until)
 			}
-			return ok, err
+			return again, err
 		}
 	}
-	if (c.reqCount > 0 || c.isRaw()) && c.canPark() {
+	if c.reqCount > 0 || c.outsideGo() {
 		// Resident: after a first request, or from the start for a
-		// connection accepted outside Go's netpoller (accept_linux.go).
-		if since := time.Now(); c.inline(since) {
-			return c.parkResident(since, timeout)
+		// connection accepted outside Go's netpoller.
+		if now := time.Now(); c.mayReside(now) {
+			return c.reside(now, timeout, onRunner)
 		}
+	}
+	if onRunner {
+		return handedOver, nil
 	}
 	if !c.mayPark(timeout) {
-		return c.readIdleWait(timeout)
+		return again, c.waitHere(timeout)
 	}
 	since := time.Now()
-	c.setIdleDeadline(since.Add(idleParkGrace))
-	ok, err := c.readIdle()
+	c.setIdleDeadline(since.Add(c.srv.ev.p.Tuning().Grace))
+	_, err := c.readIdle(true)
 	if !errors.Is(err, errTimeout) {
 		if err == nil && c.l.timeout <= 0 {
 			// No head read will set a deadline of its own: leave the one
 			// a wait without parking would have left.
 			c.setIdleDeadline(deadlineAfter(since, timeout))
 		}
-		return ok, err
+		return again, err
 	}
 	c.srv.returnReadBuf(&c.cr)
 	c.dropScratch()
-	if c.srv.park.park(c, deadlineAfter(since, timeout)) {
-		return true, errParked
+	if c.park(deadlineAfter(since, timeout)) {
+		return parked, nil
 	}
 	if c.closing.Load() {
 		c.srv.takeReadBuf(&c.cr) // as readIdle leaves it
-		return ok, err           // a shutdown woke us; waitIdle decides
+		return again, err        // a shutdown woke us; awaitRequest decides
 	}
 	// Could not park: wait out the rest of the idle timeout here.
 	c.setIdleDeadline(deadlineAfter(since, timeout))
-	return c.readIdle()
+	_, err = c.readIdle(true)
+	return again, err
+}
+
+// mayPark reports whether this idle wait may end in parking: the
+// connection has served a request, can park, and the idle timeout is
+// longer than the grace.
+func (c *conn) mayPark(timeout time.Duration) bool {
+	if c.reqCount == 0 || timeout > 0 && timeout <= c.srv.ev.p.Tuning().Grace {
+		return false
+	}
+	return c.canPark()
+}
+
+// canPark reports whether the connection can wait in the poller at all: a
+// plain socket, parking on, not closing.
+func (c *conn) canPark() bool {
+	if c.srv.opts.NoIdlePark || c.srv.ev.p.Broken() || c.idleWait.rc == nil {
+		return false
+	}
+	switch c.nc.(type) {
+	case *net.TCPConn, *net.UnixConn, *rawfd.Conn:
+	default:
+		return false
+	}
+	return !c.closing.Load()
+}
+
+// mayReside reports whether this connection, going idle at now, should
+// wait for its next request as a resident and be served by a runner.
+func (c *conn) mayReside(now time.Time) bool {
+	if !c.l.opts.Threading || !c.canPark() || !c.l.loop.group.Resident(now) {
+		return false
+	}
+	switch c.nc.(type) {
+	case *net.TCPConn, *rawfd.Conn:
+		return true
+	}
+	return false
+}
+
+// outsideGo reports whether c's socket is out of Go's netpoller.
+func (c *conn) outsideGo() bool {
+	_, ok := c.nc.(*rawfd.Conn)
+	return ok
 }
 
 // dropScratch lets a parking connection's per-request scratch buffers go:
@@ -178,350 +124,75 @@ func (c *conn) dropScratch() {
 	c.hdr = nil
 }
 
-// park puts an idle connection into the epoll set. It fails once the
-// connection or server is closing (drain has been or is about to be
-// through it) or when epoll fails; the connection then keeps waiting on
-// its goroutine.
-func (p *parker) park(c *conn, deadline time.Time) bool {
-	fd := -1 // before parker.mu, which comes after an fdConn's lock
+// park puts an idle connection into the poller, one-shot. It fails once
+// the connection or server is closing (Server.drain has been or is about
+// to be through it: both look under Server.mu) or when epoll fails; the
+// connection then keeps waiting on its goroutine.
+func (c *conn) park(deadline time.Time) bool {
+	fd := -1 // before any lock: the descriptor's lock comes first
 	_ = c.idleWait.rc.Control(func(f uintptr) { fd = int(f) })
+	p := &c.srv.ev.p
+	if !p.Start() {
+		return false
+	}
 	s := c.srv
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shutting || s.closed || c.closing.Load() {
 		return false
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stopped || p.broken.Load() || !p.startLocked() {
-		return false
-	}
-	if fd < 0 {
-		return false
-	}
-	p.gen++
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd), Pad: int32(p.gen)}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		s.logDebug("httpev: cannot park connection", "err", err)
-		return false
-	}
-	ps := &c.park
-	ps.parked, ps.fd, ps.gen, ps.deadline = true, int32(fd), p.gen, deadline
-	if fd >= len(p.byFD) {
-		p.byFD = append(p.byFD, make([]*conn, fd+1-len(p.byFD))...)
-	}
-	p.byFD[fd] = c
-	p.insertLocked(c)
-	return true
+	c.loop.until = deadline
+	return p.Park(&c.loop.entry, fd, deadline)
 }
 
-// startLocked creates the epoll set and starts the poller on first use.
-func (p *parker) startLocked() bool {
-	if p.started {
-		return true
+// reside waits for the next request in the poller as a resident; the read
+// buffer goes back to the pool meanwhile.
+func (c *conn) reside(since time.Time, timeout time.Duration, onRunner bool) (stepOutcome, error) {
+	cr := &c.cr
+	c.srv.returnReadBuf(cr)
+	if fc := c.detach(); fc != nil {
+		fd := fc.FD()
+		c.loop.until = deadlineAfter(since, timeout)
+		if c.srv.ev.p.Reside(&c.loop.entry, fd, c.loop.until, c.open) {
+			return parked, nil
+		}
 	}
-	if p.broken.Load() {
-		return false
+	if c.closing.Load() {
+		c.srv.takeReadBuf(cr) // as readIdle leaves it
+		cr.r, cr.w = 0, 0
+		return again, errTimeout // a shutdown began; awaitRequest serves what had arrived
 	}
-	fail := func(err error) bool {
-		p.broken.Store(true)
-		p.srv.log.Warn("httpev: idle connections cannot park; each keeps its goroutine", "err", err)
-		return false
+	if onRunner {
+		return handedOver, nil
 	}
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	return again, c.waitHere(timeout)
+}
+
+// open reports whether the connection is not closing (the poller asks
+// under its lock before it takes the connection).
+func (c *conn) open() bool { return !c.closing.Load() }
+
+// detach takes c's socket out of Go's netpoller, once; nil when it cannot
+// be (not plain TCP).
+func (c *conn) detach() *rawfd.Conn {
+	if fc, ok := c.nc.(*rawfd.Conn); ok {
+		return fc
+	}
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	fc, err := rawfd.Detach(tc)
 	if err != nil {
-		return fail(os.NewSyscallError("epoll_create1", err))
-	}
-	var pipe [2]int
-	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
-		_ = syscall.Close(epfd)
-		return fail(os.NewSyscallError("pipe2", err))
-	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pipe[0])}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
-		_ = syscall.Close(epfd)
-		_ = syscall.Close(pipe[0])
-		_ = syscall.Close(pipe[1])
-		return fail(os.NewSyscallError("epoll_ctl", err))
-	}
-	p.epfd, p.pokeR, p.pokeW, p.done, p.started = epfd, pipe[0], pipe[1], make(chan struct{}), true
-	go p.run(p.runner, nil)
-	return true
-}
-
-// poke makes the poller's epoll_wait return, to see a new deadline or
-// that it must stop.
-func (p *parker) poke() {
-	_, _ = syscall.Write(p.pokeW, []byte{0})
-}
-
-// waitMillis is the poller's next epoll_wait timeout: until the armed
-// deadline, -1 for none; stop reports that the poller must end.
-func (p *parker) waitMillis() (ms int, stop bool) {
-	p.mu.Lock()
-	d, stop := p.deadline, p.stopped
-	p.mu.Unlock()
-	if d.IsZero() {
-		return -1, stop
-	}
-	wait := time.Until(d)
-	if wait <= 0 {
-		return 0, stop
-	}
-	return int((wait + time.Millisecond - 1) / time.Millisecond), stop
-}
-
-// insertLocked links c into the deadline-ordered list. Connections park
-// roughly in deadline order, so the walk from the tail is short.
-func (p *parker) insertLocked(c *conn) {
-	at := p.tail
-	for at != nil && at.park.deadline.After(c.park.deadline) {
-		at = at.park.prev
-	}
-	c.park.prev = at
-	if at == nil {
-		c.park.next, p.head = p.head, c
-	} else {
-		c.park.next, at.park.next = at.park.next, c
-	}
-	if c.park.next == nil {
-		p.tail = c
-	} else {
-		c.park.next.park.prev = c
-	}
-	if p.head == c {
-		p.armLocked()
-	}
-}
-
-// unparkLocked takes c out of the epoll set and the list. The caller then
-// owns the connection: it starts its goroutine or finishes it.
-func (p *parker) unparkLocked(c *conn) {
-	p.deregisterLocked(c)
-	p.unlistLocked(c)
-}
-
-// deregisterLocked takes c's descriptor out of the epoll set.
-func (p *parker) deregisterLocked(c *conn) {
-	ps := &c.park
-	if int(ps.fd) < len(p.byFD) && p.byFD[ps.fd] == c {
-		if !p.stopped {
-			_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(ps.fd), nil)
-		}
-		p.byFD[ps.fd] = nil
-	}
-	ps.resident = false
-}
-
-// unlistLocked takes c off the deadline list: it is no longer idle.
-func (p *parker) unlistLocked(c *conn) {
-	ps := &c.park
-	if ps.prev == nil {
-		p.head = ps.next
-	} else {
-		ps.prev.park.next = ps.next
-	}
-	if ps.next == nil {
-		p.tail = ps.prev
-	} else {
-		ps.next.park.prev = ps.prev
-	}
-	ps.prev, ps.next, ps.parked = nil, nil, false
-}
-
-// armLocked makes the poller's wait end by the earliest idle deadline. It
-// only ever brings the wait's deadline forward: moving a runtime timer on
-// every request that leaves the list would cost more than the odd early
-// wake-up, after which sweep finds nothing due and arms the next deadline.
-func (p *parker) armLocked() {
-	if p.head == nil || p.stopped {
-		return
-	}
-	d := p.head.park.deadline
-	if d.IsZero() || !p.deadline.IsZero() && !d.Before(p.deadline) {
-		return
-	}
-	p.deadline = d
-	p.poke() // the poller may be waiting for a later deadline, or none
-}
-
-// run is the poller goroutine; runner is its generation. A runner that a
-// handoff replaced (evloop_linux.go) ends once it is back from the
-// connection it was serving.
-//
-// It waits in epoll_wait itself, holding its thread, rather than in Go's
-// netpoller: the netpoller would add a second epoll_wait and a goroutine
-// wake-up to every batch of requests, a measurable share of a small
-// keep-alive response (see fdconn_linux.go for the other share).
-//
-// rest is what a replaced runner left of its batch. The new runner serves
-// it before it polls: left to level-triggering, those events would come
-// back only after everything epoll had queued behind them, and if each
-// runner is replaced after one connection (a flood of clients that do not
-// read their responses) a connection could wait for all of them.
-func (p *parker) run(runner uint32, rest []syscall.EpollEvent) {
-	if len(rest) > 0 && !p.wake(rest, runner) {
-		return
-	}
-	events := make([]syscall.EpollEvent, parkBatch)
-	for {
-		ms, stop := p.waitMillis()
-		if stop {
-			close(p.done)
-			return
-		}
-		if ms == 0 {
-			// Due now: a poller kept busy by ready connections must
-			// still close the idle ones in time.
-			p.sweep()
-			continue
-		}
-		n, err := syscall.EpollWait(p.epfd, events, ms)
-		switch {
-		case err == syscall.EINTR:
-		case err != nil:
-			p.fail(os.NewSyscallError("epoll_wait", err))
-			close(p.done)
-			return
-		case n == 0:
-			p.sweep()
-		default:
-			if !p.wake(events[:n], runner) {
-				return
-			}
-		}
-	}
-}
-
-// wake serves the connections that have input (or an end of stream or
-// error, which their read will report): a resident connection on this
-// goroutine, any other on a goroutine started for it. An event whose
-// registration is gone (drain or the sweep took the connection first,
-// perhaps the descriptor is another connection's now) is dropped. It
-// reports false when this runner was replaced while it served; the
-// replacement then has the rest of events.
-func (p *parker) wake(events []syscall.EpollEvent, runner uint32) bool {
-	for i, ev := range events {
-		if int(ev.Fd) == p.pokeR {
-			var buf [64]byte
-			_, _ = syscall.Read(p.pokeR, buf[:])
-			continue
-		}
-		p.mu.Lock()
-		c := p.lookupLocked(ev)
-		if c == nil {
-			p.mu.Unlock()
-			continue
-		}
-		first := c.reqCount == 0
-		if !c.park.resident || !c.inlineNow(first) {
-			p.unparkLocked(c)
-			c.park.ready = true
-			p.mu.Unlock()
-			go c.serve()
-			continue
-		}
-		p.unlistLocked(c)
-		p.rest, p.first = events[i+1:], first
-		p.mu.Unlock()
-		if !p.serveHere(c, runner, first) {
-			return false // the new runner has the rest of the batch
-		}
-	}
-	p.mu.Lock()
-	p.armLocked()
-	p.mu.Unlock()
-	return true
-}
-
-// lookupLocked finds the parked connection an event is for.
-func (p *parker) lookupLocked(ev syscall.EpollEvent) *conn {
-	fd := int(ev.Fd)
-	if fd < 0 || fd >= len(p.byFD) {
+		c.srv.logDebug("httpev: cannot detach connection", "err", err)
 		return nil
 	}
-	c := p.byFD[fd]
-	if c == nil || c.park.gen != uint32(ev.Pad) || !c.park.parked {
-		return nil
-	}
-	return c
-}
-
-// sweep closes parked connections whose idle timeout has passed, silently,
-// as a waiting connection's timeout would.
-func (p *parker) sweep() {
-	now := time.Now()
-	var expired []*conn
-	p.mu.Lock()
-	p.deadline = time.Time{} // it has passed
-	for c := p.head; c != nil && !c.park.deadline.IsZero() && !c.park.deadline.After(now); c = p.head {
-		p.unparkLocked(c)
-		expired = append(expired, c)
-	}
-	if p.head != nil {
-		p.deadline = p.head.park.deadline // the poller itself sweeps: no poke
-	}
-	p.mu.Unlock()
-	for _, c := range expired {
-		// finishConn may wait (closing the socket, close handlers);
-		// the poller must not.
-		go c.finishConn()
-	}
-}
-
-// fail gives up parking after an unexpected epoll error: parked
-// connections go back to waiting on goroutines of their own.
-func (p *parker) fail(err error) {
-	p.broken.Store(true)
-	p.srv.log.Error("httpev: idle connection poller failed; connections no longer park", "err", err)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := p.head; c != nil; c = p.head {
-		p.unparkLocked(c)
-		go c.serve()
-	}
-}
-
-// drain takes a parked connection out for Server.drain (which holds
-// Server.mu and has marked c closing): hard closes it; graceful serves a
-// request that had already arrived and closes it otherwise. It reports
-// false when c was not parked.
-func (p *parker) drain(c *conn, hard bool) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !c.park.parked {
-		return false
-	}
-	p.unparkLocked(c)
-	p.armLocked()
-	if hard {
-		go c.finishConn()
-		return true
-	}
-	go func() {
-		if c.hasPending() {
-			c.park.ready = true
-			c.serve()
-			return
-		}
-		c.finishConn()
-	}()
-	return true
-}
-
-// stop ends the poller. Shutdown and Close call it once drain has taken
-// every parked connection out, and park refuses new ones by then.
-func (p *parker) stop() {
-	p.mu.Lock()
-	started, done := p.started, p.done
-	p.stopped = true
-	p.mu.Unlock()
-	if !started {
-		return
-	}
-	p.poke()
-	<-done
-	_ = syscall.Close(p.epfd)
-	_ = syscall.Close(p.pokeR)
-	_ = syscall.Close(p.pokeW)
+	c.srv.ev.hook(c, fc)
+	s := c.srv
+	s.mu.Lock() // Server.drain reads c.nc under it
+	c.nc = fc
+	s.mu.Unlock()
+	c.cr.conn = fc
+	c.idleWait.rc, _ = fc.SyscallConn()
+	return fc
 }

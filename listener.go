@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -29,11 +28,8 @@ type PortListener struct {
 	network  string
 	address  string // re-opened on accept failures; "" for a caller's listener
 	tls      *tls.Config
-	nconns   int // guarded by srv.mu
-	// inline and first: while on, ready connections (first: those with
-	// no request served yet) get a goroutine each instead of being served
-	// by the poller (evloop_linux.go), because requests there were slow.
-	inline, first backoff
+	nconns   int          // guarded by srv.mu
+	loop     listenerLoop // the listener's side of the poller (evloop_linux.go)
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -134,7 +130,7 @@ func (l *PortListener) listen(address string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.wrapRaw(ln), nil
+	return l.loop.wrap(l, ln), nil
 }
 
 // tlsConfig builds the listener's TLS configuration, nil for plain HTTP.
@@ -382,7 +378,7 @@ func (l *PortListener) serveConn(nc net.Conn) {
 		}
 		return
 	}
-	if !draining && c.parkNew() {
+	if !draining && l.srv.ev.adopt(c) {
 		return // the poller serves it once its request arrives
 	}
 	go c.serve()
@@ -467,12 +463,4 @@ func (l *PortListener) reopen(cause error, retries *int) bool {
 	}
 	l.ln = ln
 	return true
-}
-
-// backoff is a moving average of how long a listener's requests take on
-// the poller (evloop_linux.go) and, once it passes a threshold, the time
-// until which the poller gives such requests goroutines instead.
-type backoff struct {
-	avg   atomic.Int64 // nanoseconds
-	until atomic.Int64 // Unix nanoseconds; 0 before the first back-off
 }

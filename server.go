@@ -39,7 +39,7 @@ type Server struct {
 	cancel context.CancelFunc
 	loop   *loop
 	cbs    conc.WaitGroup // Threading-on callback goroutines
-	park   parker         // idle keep-alive connections without a goroutine
+	ev     eventLoop      // the poller: connections waiting without a goroutine (evloop_linux.go)
 	date   atomic.Pointer[cachedDate]
 	bufs   sync.Pool // connection read buffers
 	upBufs sync.Pool // *uploadBuf
@@ -118,7 +118,7 @@ func New(opts Options) (*Server, error) {
 	if s.io == nil {
 		s.io = NewAsyncIO(0)
 	}
-	s.park.srv = s
+	s.ev.init(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.loop = newLoop(s.log)
 	size := o.ReadBufferSize
@@ -230,7 +230,6 @@ func (s *Server) setIdle(c *conn, idle bool) bool {
 // closes now and its request is cut. The channel closes when none is left.
 func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	done := make(chan struct{})
 	left := len(s.conns)
 	if l != nil {
@@ -241,13 +240,15 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 	} else {
 		s.waiters = append(s.waiters, connWaiter{l: l, done: done})
 	}
+	var waiting []*conn // taken out of the poller: finished below, unlocked
 	for c := range s.conns {
 		if l != nil && c.l != l {
 			continue
 		}
 		c.closing.Store(true)
-		if s.park.drain(c, hard) {
-			continue // was parked: drain closes it, or serves what had arrived
+		if s.ev.drain(c) {
+			waiting = append(waiting, c)
+			continue
 		}
 		switch {
 		case hard:
@@ -259,6 +260,10 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 			// Wakes the blocked read; the connection sees it is closing.
 			_ = c.nc.SetReadDeadline(aLongTimeAgo)
 		}
+	}
+	s.mu.Unlock()
+	for _, c := range waiting {
+		go c.drained(hard) // closes it, or serves what had arrived
 	}
 	return done
 }
@@ -298,7 +303,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.park.stop()
+	s.ev.stop()
 	s.cbs.Wait()
 	s.loop.stop(5 * time.Second)
 	return nil
@@ -327,7 +332,7 @@ func (s *Server) Close() error {
 	case <-time.After(5 * time.Second):
 		s.log.Warn("httpev: connections still closing after 5s")
 	}
-	s.park.stop()
+	s.ev.stop()
 	s.cbs.Wait()
 	s.loop.stop(5 * time.Second)
 	if s.opts.CleanupOnDestroy {

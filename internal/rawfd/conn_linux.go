@@ -1,6 +1,4 @@
-//go:build linux
-
-package httpev
+package rawfd
 
 import (
 	"errors"
@@ -12,65 +10,71 @@ import (
 	"time"
 )
 
-// fdConn is a TCP connection taken out of Go's netpoller: a resident
-// connection (evloop_linux.go) is served from its raw, non-blocking
-// descriptor.
+// Conn is a TCP connection out of Go's netpoller.
 //
-// Why: Go registers every socket in its netpoller edge-triggered for input
-// and output, and whenever some goroutine waits in the netpoller (the
-// accept loop always does) an idle thread sleeps in epoll_wait and is woken
-// by every packet of every registered socket, even when nobody waits for
-// that socket. For a keep-alive connection served by the poller, which
-// never waits through Go, those wake-ups were the largest cost after the
-// kernel's own: measured with a minimal server, registering its sockets
-// with Go cut keep-alive req/s by about 30%.
-//
-// Reads and writes that would block hand the connection back to Go: the
+// Reads and writes that would block hand the connection to Go: the
 // descriptor is duplicated into a net.Conn from net.FileConn (registered in
 // the netpoller, with the deadlines set so far), and from then on every
-// call goes to it, until the connection is resident again (detach). A
-// resident connection thus blocks only through Go, and code written for
-// net.Conn (the request path, GiveUpHandle) works unchanged.
+// call goes to it, until FD takes it out again. A Conn thus blocks only
+// through Go, and code written for net.Conn works unchanged.
 //
 // Deadlines bound waiting, which only the Go connection does: a raw read
 // or write that can be done at once is done whatever the deadline (a past
-// deadline, which drain sets to wake a waiting read, still ends the wait
-// at once).
+// deadline, which a shutdown sets to wake a waiting read, still ends the
+// wait at once).
 //
 // The raw descriptor is only used under mu, and its system calls never
-// block, so Close from another goroutine (a server shutting down) waits
-// for at most one of them and the descriptor number is never used after
-// it was closed and perhaps reused.
-type fdConn struct {
+// block, so Close from another goroutine waits for at most one of them and
+// the descriptor number is never used after it was closed and perhaps
+// reused.
+type Conn struct {
 	mu           sync.Mutex
-	fd           int      // the raw descriptor; -1 while gc serves or once closed
-	gc           net.Conn // the Go connection while one is needed
-	closed       bool
-	rdl, wdl     time.Time // deadlines, applied to gc when it is made
+	fd           int       // guarded by mu: the raw descriptor; -1 while gc serves or once closed
+	gc           net.Conn  // guarded by mu: the Go connection while one is needed
+	closed       bool      // guarded by mu
+	rdl, wdl     time.Time // guarded by mu: deadlines, applied to gc when it is made
 	laddr, raddr net.Addr
-	toGo         func(fd int) // called (under mu) before fd leaves: the parker forgets it
+	hooks        Hooks // set once, before the Conn is shared
 }
 
-var errFdConnClosed = net.ErrClosed
+// Hooks tell the owner of a Conn (the poller's adapter) that its
+// descriptor goes to Go.
+type Hooks struct {
+	// Leaving is called under the Conn's mutex with the raw descriptor
+	// just before it is closed in favour of a Go connection: whatever
+	// registered that number (an epoll set) must forget it now, before the
+	// number can be reused. It must not start goroutines or block.
+	Leaving func(fd int)
+}
 
-// detachTCP takes tc's socket out of Go's netpoller: it duplicates the
+var errClosed = net.ErrClosed
+
+// New wraps a raw, non-blocking, close-on-exec TCP descriptor.
+func New(fd int, laddr, raddr net.Addr) *Conn {
+	return &Conn{fd: fd, laddr: laddr, raddr: raddr}
+}
+
+// Detach takes tc's socket out of Go's netpoller: it duplicates the
 // descriptor and closes tc (which unregisters it).
-func detachTCP(tc *net.TCPConn, toGo func(int)) (*fdConn, error) {
-	fd, err := dupFromGo(tc)
+func Detach(tc *net.TCPConn) (*Conn, error) {
+	fd, err := DupFromGo(tc)
 	if err != nil {
 		return nil, err
 	}
-	fc := &fdConn{fd: fd, laddr: tc.LocalAddr(), raddr: tc.RemoteAddr(), toGo: toGo}
+	fc := New(fd, tc.LocalAddr(), tc.RemoteAddr())
 	_ = tc.Close()
 	return fc, nil
 }
 
-// dupFromGo duplicates the descriptor of a Go connection or listener
+// SetHooks installs h; call it before the Conn is used from two goroutines.
+func (fc *Conn) SetHooks(h Hooks) { fc.hooks = h }
+
+// DupFromGo duplicates the descriptor of a Go connection or listener
 // (close-on-exec, non-blocking, as the original).
-func dupFromGo(c any) (int, error) {
+func DupFromGo(c any) (int, error) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return -1, errors.New("httpev: connection has no descriptor")
+		return -1, errors.New("rawfd: connection has no descriptor")
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
@@ -91,16 +95,16 @@ func dupFromGo(c any) (int, error) {
 	return fd, derr
 }
 
-// rawFD returns the raw descriptor, detaching the Go connection again if
-// one was needed since; -1 once closed.
-func (fc *fdConn) rawFD() int {
+// FD returns the raw descriptor, taking the connection out of Go's
+// netpoller again if it went there since; -1 once closed.
+func (fc *Conn) FD() int {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if fc.closed {
 		return -1
 	}
 	if fc.gc != nil {
-		fd, err := dupFromGo(fc.gc)
+		fd, err := DupFromGo(fc.gc)
 		if err != nil {
 			return -1
 		}
@@ -110,16 +114,16 @@ func (fc *fdConn) rawFD() int {
 	return fc.fd
 }
 
-// goConnLocked hands the connection to Go (see fdConn).
-func (fc *fdConn) goConnLocked() (net.Conn, error) {
+// goConnLocked hands the connection to Go.
+func (fc *Conn) goConnLocked() (net.Conn, error) {
 	if fc.gc != nil {
 		return fc.gc, nil
 	}
 	if fc.closed {
-		return nil, errFdConnClosed
+		return nil, errClosed
 	}
-	if fc.toGo != nil {
-		fc.toGo(fc.fd)
+	if fc.hooks.Leaving != nil {
+		fc.hooks.Leaving(fc.fd)
 	}
 	probes, _ := syscall.GetsockoptInt(fc.fd, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
 	f := os.NewFile(uintptr(fc.fd), "httpev-conn")
@@ -132,7 +136,7 @@ func (fc *fdConn) goConnLocked() (net.Conn, error) {
 	}
 	if tc, ok := gc.(*net.TCPConn); ok && probes == 0 {
 		// FileConn turns TCP keep-alive probes on; they stay as they
-		// were (keepalive.go turns them on when a request is kept).
+		// were (the owner turns them on when it wants them).
 		_ = tc.SetKeepAlive(false)
 	}
 	_ = gc.SetReadDeadline(fc.rdl)
@@ -141,15 +145,17 @@ func (fc *fdConn) goConnLocked() (net.Conn, error) {
 	return gc, nil
 }
 
-// goConn is goConnLocked for callers that need a net.Conn of Go's
-// (GiveUpHandle, TCP keep-alive settings).
-func (fc *fdConn) goConn() (net.Conn, error) {
+// GoConn returns the connection as one of Go's, in its netpoller, for
+// code that needs a *net.TCPConn (handing the socket to the application,
+// TCP keep-alive settings).
+func (fc *Conn) GoConn() (net.Conn, error) {
 	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	return fc.goConnLocked()
+	gc, err := fc.goConnLocked()
+	fc.mu.Unlock()
+	return gc, err
 }
 
-func (fc *fdConn) Read(p []byte) (int, error) {
+func (fc *Conn) Read(p []byte) (int, error) {
 	fc.mu.Lock()
 	if fc.gc == nil && !fc.closed {
 		n, err := ignoringEINTR(func() (int, error) { return syscall.Read(fc.fd, p) })
@@ -172,7 +178,7 @@ func (fc *fdConn) Read(p []byte) (int, error) {
 	return gc.Read(p)
 }
 
-func (fc *fdConn) Write(p []byte) (int, error) {
+func (fc *Conn) Write(p []byte) (int, error) {
 	fc.mu.Lock()
 	done := 0
 	if fc.gc == nil && !fc.closed {
@@ -205,11 +211,11 @@ func (fc *fdConn) Write(p []byte) (int, error) {
 	return done + n, err
 }
 
-func (fc *fdConn) Close() error {
+func (fc *Conn) Close() error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	if fc.closed {
-		return errFdConnClosed
+		return errClosed
 	}
 	fc.closed = true
 	if fc.gc != nil {
@@ -220,8 +226,8 @@ func (fc *fdConn) Close() error {
 	return err
 }
 
-// CloseWrite shuts down the sending side (lingerClose).
-func (fc *fdConn) CloseWrite() error {
+// CloseWrite shuts down the sending side (a lingering close).
+func (fc *Conn) CloseWrite() error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	switch {
@@ -231,15 +237,15 @@ func (fc *fdConn) CloseWrite() error {
 		}
 		return nil
 	case fc.closed:
-		return errFdConnClosed
+		return errClosed
 	}
 	return syscall.Shutdown(fc.fd, syscall.SHUT_WR)
 }
 
-func (fc *fdConn) LocalAddr() net.Addr  { return fc.laddr }
-func (fc *fdConn) RemoteAddr() net.Addr { return fc.raddr }
+func (fc *Conn) LocalAddr() net.Addr  { return fc.laddr }
+func (fc *Conn) RemoteAddr() net.Addr { return fc.raddr }
 
-func (fc *fdConn) SetDeadline(t time.Time) error {
+func (fc *Conn) SetDeadline(t time.Time) error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	fc.rdl, fc.wdl = t, t
@@ -249,7 +255,7 @@ func (fc *fdConn) SetDeadline(t time.Time) error {
 	return nil
 }
 
-func (fc *fdConn) SetReadDeadline(t time.Time) error {
+func (fc *Conn) SetReadDeadline(t time.Time) error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	fc.rdl = t
@@ -259,7 +265,7 @@ func (fc *fdConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-func (fc *fdConn) SetWriteDeadline(t time.Time) error {
+func (fc *Conn) SetWriteDeadline(t time.Time) error {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	fc.wdl = t
@@ -269,20 +275,20 @@ func (fc *fdConn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// SyscallConn gives the idle wait (idlewait_unix.go) the raw descriptor.
-func (fc *fdConn) SyscallConn() (syscall.RawConn, error) { return fdRawConn{fc}, nil }
+// SyscallConn gives the raw descriptor to code that reads without a
+// buffer (httpev's idle wait). Its Read and Write wait through Go, as
+// Read and Write do.
+func (fc *Conn) SyscallConn() (syscall.RawConn, error) { return rawConn{fc}, nil }
 
-// fdRawConn is fdConn's syscall.RawConn. Its Read and Write wait through
-// Go, as Read and Write do.
-type fdRawConn struct{ fc *fdConn }
+type rawConn struct{ fc *Conn }
 
-func (r fdRawConn) Control(f func(fd uintptr)) error {
+func (r rawConn) Control(f func(fd uintptr)) error {
 	fc := r.fc
 	fc.mu.Lock()
 	if fc.gc == nil {
 		defer fc.mu.Unlock()
 		if fc.closed {
-			return errFdConnClosed
+			return errClosed
 		}
 		f(uintptr(fc.fd))
 		return nil
@@ -292,15 +298,15 @@ func (r fdRawConn) Control(f func(fd uintptr)) error {
 	return rawOf(gc, func(rc syscall.RawConn) error { return rc.Control(f) })
 }
 
-func (r fdRawConn) Read(f func(fd uintptr) bool) error {
+func (r rawConn) Read(f func(fd uintptr) bool) error {
 	return r.wait(f, syscall.RawConn.Read)
 }
 
-func (r fdRawConn) Write(f func(fd uintptr) bool) error {
+func (r rawConn) Write(f func(fd uintptr) bool) error {
 	return r.wait(f, syscall.RawConn.Write)
 }
 
-func (r fdRawConn) wait(f func(fd uintptr) bool, through func(syscall.RawConn, func(uintptr) bool) error) error {
+func (r rawConn) wait(f func(fd uintptr) bool, through func(syscall.RawConn, func(uintptr) bool) error) error {
 	fc := r.fc
 	fc.mu.Lock()
 	if fc.gc == nil && !fc.closed {
@@ -320,7 +326,7 @@ func (r fdRawConn) wait(f func(fd uintptr) bool, through func(syscall.RawConn, f
 func rawOf(c net.Conn, do func(syscall.RawConn) error) error {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return errors.New("httpev: connection has no descriptor")
+		return errors.New("rawfd: connection has no descriptor")
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
