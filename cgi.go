@@ -36,7 +36,6 @@ type CGI struct {
 	post      []form.Pair
 	parsedCk  bool
 	cookies   []form.Pair
-	postRaw   []byte
 	files     []*MultipartFile
 
 	body         *bodyReader   // request body left on the socket, if any

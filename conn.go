@@ -98,10 +98,10 @@ const (
 func (c *conn) serve() {
 	for {
 		switch c.step(false) {
-		case again:
+		case again, handedOver: // handedOver: this is the connection's own goroutine already
 		case parked:
 			return
-		default: // closed; handedOver is only for a runner
+		case closed:
 			c.finishConn()
 			return
 		}

@@ -28,6 +28,3 @@ func backoffs(l *PortListener) (inline, first uint64) { return l.loop.group.Star
 
 // onPoller reports whether q's callback runs on the poller's runner.
 func onPoller(q *CGI) bool { return q.cn.srv.ev.p.Serving(&q.cn.loop.entry) }
-
-// outsideGo reports whether q's connection is out of Go's netpoller.
-func rawConnOf(c *conn) bool { return c.outsideGo() }
