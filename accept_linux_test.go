@@ -13,7 +13,7 @@ import (
 )
 
 // TestRawAcceptAddresses: a connection accepted outside Go's netpoller
-// (accept_linux.go) reports the same addresses as one Go accepted, for
+// (internal/rawfd) reports the same addresses as one Go accepted, for
 // IPv4, IPv6 and a listener on every interface (whose local address comes
 // from getsockname), and its first request runs on the poller.
 func TestRawAcceptAddresses(t *testing.T) {

@@ -2,7 +2,10 @@
 
 package httpev
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // Other systems have no poller: every connection is served on a goroutine
 // of its own, and waits there between requests (without a read buffer on
@@ -34,3 +37,11 @@ func (*eventLoop) stop() {}
 func (*conn) drained(bool) {}
 
 func (*listenerLoop) wrap(_ *PortListener, ln net.Listener) net.Listener { return ln }
+
+// Idle keep-alive connections park only on Linux (evloop_linux.go);
+// elsewhere each waits on its own goroutine, without a read buffer.
+
+// waitNext waits for the next request on this goroutine.
+func (c *conn) waitNext(timeout time.Duration, _ bool) (stepOutcome, error) {
+	return again, c.waitHere(timeout)
+}

@@ -402,7 +402,7 @@ func TestIdleParkShutdownServesArrived(t *testing.T) {
 				defer cancel()
 				done <- srv.Shutdown(ctx)
 			}()
-			time.Sleep(50 * time.Millisecond) // Shutdown has begun, its drain waits for the parker
+			time.Sleep(50 * time.Millisecond) // Shutdown has begun, its drain waits for the poller
 			release()
 
 			expectOK(t, br, 2)
@@ -412,7 +412,7 @@ func TestIdleParkShutdownServesArrived(t *testing.T) {
 	}
 }
 
-// TestIdleParkShutdownDrainsArrived makes the parker miss a request that
+// TestIdleParkShutdownDrainsArrived makes the poller miss a request that
 // arrived (its registration no longer reports anything), so that a graceful
 // shutdown is what finds it, and must answer it before closing.
 func TestIdleParkShutdownDrainsArrived(t *testing.T) {

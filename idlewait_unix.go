@@ -24,7 +24,7 @@ type idleWaiter struct {
 	buf  [1]byte
 	none bool // the connection has no raw socket (TLS, in-memory)
 
-	readNow func(fd uintptr) // read for Control
+	control func(fd uintptr) // read for Control
 	noWait  bool             // report EAGAIN instead of waiting
 	again   bool             // a read that does not wait found nothing
 }
@@ -69,7 +69,7 @@ func (c *conn) readIdle(block bool) (nothing bool, err error) {
 			}
 			return true
 		}
-		w.readNow = func(fd uintptr) { w.read(fd) }
+		w.control = func(fd uintptr) { w.read(fd) }
 	}
 	w.n, w.err, w.again, w.noWait = 0, nil, false, !block
 	if block {
@@ -77,7 +77,7 @@ func (c *conn) readIdle(block bool) (nothing bool, err error) {
 	} else {
 		// Control rather than Read: a read that never waits must not
 		// fail on a read deadline left from an earlier wait.
-		err = w.rc.Control(w.readNow)
+		err = w.rc.Control(w.control)
 	}
 	w.noWait = false
 	if w.again {

@@ -28,40 +28,6 @@ type handState struct {
 	spawn   chan struct{}         // asks the watcher to start the pending runner
 }
 
-// serveHere serves a resident connection on this runner until it waits
-// again or ends. It reports false when a handoff replaced this runner
-// meanwhile: the caller must then stop polling.
-func (p *Poller) serveHere(e *Entry, runner uint32, fresh bool) bool {
-	h := &p.hand
-	g := e.client.Group()
-	p.inline.Add(1)
-	h.seq.Add(1) // before serving is set: the watcher never sees a new serve with an old count
-	h.serving.Store(e)
-	if h.asleep.Load() {
-		select {
-		case h.wake <- struct{}{}:
-		default:
-		}
-	}
-	start := time.Now()
-	e.client.Serve()
-	end := time.Now()
-	p.mu.Lock()
-	replaced := h.runner != runner
-	if !replaced {
-		h.serving.Store(nil)
-		h.rest = nil
-	}
-	p.mu.Unlock()
-	switch {
-	case !fresh:
-		g.inline.note(end.Sub(start), end, &p.tun)
-	case !replaced: // a fresh one handed over was counted then (handoffLocked)
-		g.first.note(end.Sub(start), end, &p.tun)
-	}
-	return !replaced
-}
-
 // Serving reports whether a runner is serving e right now (tests: a
 // callback asks whether it runs on the poller).
 func (p *Poller) Serving(e *Entry) bool { return p.hand.serving.Load() == e }
