@@ -32,12 +32,12 @@ type PortListener struct {
 	loop     listenerLoop // the listener's side of the poller (evloop_linux.go)
 
 	mu      sync.Mutex
-	ln      net.Listener
-	stopped bool
-	closed  bool
+	ln      net.Listener // guarded by mu
+	stopped bool         // guarded by mu
+	closed  bool         // guarded by mu
 	// draining: a graceful shutdown takes the connections already in the
 	// kernel's accept queue before the socket closes.
-	draining bool
+	draining bool            // guarded by mu
 	ctx      context.Context // ends when the listener closes or drains: stops waiting for a MaxConns slot
 	cancel   context.CancelFunc
 	resume   chan struct{} // closed by Start

@@ -21,6 +21,36 @@ import (
 	"github.com/httpev/httpev/internal/http1"
 )
 
+// LOCKING
+//
+// The package's mutexes, outermost first: a goroutine holding one may take
+// only those below it, never one above.
+//
+//  1. attach locks (Server.attachLock): held by a callback that used
+//     CGI.Attach until it returns, so anything a callback does is taken
+//     under them.
+//  2. Server.mu: the connection and listener sets, shutdown state, each
+//     conn's idle flag and its nc while it changes (detach).
+//     conn.wmu: socket writes of one connection (responses, 100 Continue,
+//     GiveUpHandle). The two are never held together.
+//  3. Buffer.mu (CGI.out): the output of one request; taken under wmu by
+//     send and GiveUpHandle.
+//  4. connReader.bgMu: the background read of one connection.
+//  5. rawfd.Conn's mutex (internal/rawfd): the raw descriptor; taken under
+//     Server.mu (drain closes sockets, setIdle peeks), wmu (writes) and
+//     bgMu (deadlines).
+//  6. poller.Poller's mutex (internal/poller): the epoll set; taken under
+//     Server.mu (park, drain) and under a rawfd.Conn's (its descriptor
+//     leaving the set when it goes to Go).
+//
+// Leaves, under which nothing else is taken: PortListener.mu, CGI.mu,
+// CGI.ctxMu, conn.closeMu, MultipartFile.mu, the loop's mutex
+// (threading.go). No goroutine is started while any of them is held:
+// Buffer.signal, which may start a request's pump goroutine, is called
+// unlocked, and the poller starts its runners from its watcher goroutine.
+// The atomics (conn.closing, gaveUp, probing, cur; the poller's counters
+// and back-offs) are read without locks; each notes what it publishes.
+
 // Server owns listeners, their connections, the loop goroutine that runs
 // Threading-off callbacks, and the temp directory for received files: the
 // Go form of an HTTP::Server::EV object. Create it with New.
@@ -48,14 +78,14 @@ type Server struct {
 	connSem        *semaphore.Weighted // Options.MaxConns
 	cbSem          *semaphore.Weighted // Options.MaxCallbacks
 
-	mu        sync.Mutex
-	listeners map[*PortListener]struct{}
-	conns     map[*conn]struct{}
-	waiters   []connWaiter
-	shutting  bool
-	closed    bool
-	attach    map[*io.Writer]*sync.Mutex
-	onShut    []func()
+	mu        sync.Mutex                 // see LOCKING above
+	listeners map[*PortListener]struct{} // guarded by mu
+	conns     map[*conn]struct{}         // guarded by mu
+	waiters   []connWaiter               // guarded by mu
+	shutting  bool                       // guarded by mu
+	closed    bool                       // guarded by mu
+	attach    map[*io.Writer]*sync.Mutex // guarded by mu
+	onShut    []func()                   // guarded by mu
 }
 
 // RegisterOnShutdown registers f to run when Shutdown begins, as in
@@ -240,7 +270,11 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 	} else {
 		s.waiters = append(s.waiters, connWaiter{l: l, done: done})
 	}
-	var waiting []*conn // taken out of the poller: finished below, unlocked
+	// Finished below, unlocked (failing a request's output may start its
+	// pump goroutine): the connections taken out of the poller, and the
+	// requests a hard drain cuts.
+	var waiting []*conn
+	var cut []*CGI
 	for c := range s.conns {
 		if l != nil && c.l != l {
 			continue
@@ -254,7 +288,7 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 		case hard:
 			_ = c.nc.Close()
 			if q := c.cur.Load(); q != nil {
-				q.out.fail(ErrServerClosed)
+				cut = append(cut, q)
 			}
 		case c.idle:
 			// Wakes the blocked read; the connection sees it is closing.
@@ -262,6 +296,9 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 		}
 	}
 	s.mu.Unlock()
+	for _, q := range cut {
+		q.out.fail(ErrServerClosed)
+	}
 	for _, c := range waiting {
 		go c.drained(hard) // closes it, or serves what had arrived
 	}
