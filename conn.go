@@ -252,14 +252,15 @@ func (c *conn) awaitRequest(onRunner bool) (stepOutcome, error) {
 }
 
 // setIdleDeadline sets the read deadline of an idle wait. Server.drain
-// wakes an idle connection by setting a deadline in the past after marking
-// it closing; if that happened between the connection's last look at
-// closing and this call, the wake-up is restored rather than overridden
-// (the connection would otherwise sit out its IdleTimeout in a shutdown).
+// sets an idle connection's deadline to the end of the drain window (a
+// time past when there is none) after marking it closing; if that happened
+// between the connection's last look at closing and this call, that
+// deadline is restored rather than overridden (the connection would
+// otherwise sit out its IdleTimeout in a shutdown).
 func (c *conn) setIdleDeadline(t time.Time) {
 	_ = c.nc.SetReadDeadline(t)
 	if c.closing.Load() {
-		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		_ = c.nc.SetReadDeadline(c.drainDeadline())
 	}
 }
 

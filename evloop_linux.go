@@ -100,14 +100,16 @@ func (ev *eventLoop) drain(c *conn) bool { return ev.p.Drain(&c.loop.entry) }
 func (ev *eventLoop) stop() { ev.p.Stop() }
 
 // drained finishes a connection a shutdown took out of the poller: hard
-// closes it; graceful serves a request that had already arrived.
+// closes it; graceful gives it this goroutine, which serves a request that
+// had already arrived or arrives in the drain window (drain.go), and
+// closes it otherwise.
 func (c *conn) drained(hard bool) {
-	if !hard && c.hasPending() {
-		c.loop.ready = true
-		c.serve()
+	if hard {
+		c.finishConn()
 		return
 	}
-	c.finishConn()
+	c.loop.ready = c.hasPending()
+	c.serve()
 }
 
 // wrap makes a Threading-on TCP listener accept outside Go's netpoller
@@ -219,11 +221,8 @@ func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, erro
 	if c.park(deadlineAfter(since, timeout)) {
 		return parked, nil
 	}
-	if c.closing.Load() {
-		c.srv.takeReadBuf(&c.cr) // as readIdle leaves it
-		return again, err        // a shutdown woke us; awaitRequest decides
-	}
-	// Could not park: wait out the rest of the idle timeout here.
+	// Could not park: wait out the rest of the idle timeout here, or
+	// once a shutdown began the drain window (setIdleDeadline).
 	c.setIdleDeadline(deadlineAfter(since, timeout))
 	_, err = c.readIdle(true)
 	return again, err
@@ -312,11 +311,8 @@ func (c *conn) reside(since time.Time, timeout time.Duration, onRunner bool) (st
 			return parked, nil
 		}
 	}
-	if c.closing.Load() {
-		c.srv.takeReadBuf(cr) // as readIdle leaves it
-		cr.r, cr.w = 0, 0
-		return again, errTimeout // a shutdown began; awaitRequest serves what had arrived
-	}
+	// Not in the set (a shutdown began, say): wait on a goroutine, until
+	// the drain window ends once closing (setIdleDeadline).
 	if onRunner {
 		return handedOver, nil
 	}

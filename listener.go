@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,11 +38,15 @@ type PortListener struct {
 	closed  bool         // guarded by mu
 	// draining: a graceful shutdown takes the connections already in the
 	// kernel's accept queue before the socket closes.
-	draining bool            // guarded by mu
-	ctx      context.Context // ends when the listener closes or drains: stops waiting for a MaxConns slot
-	cancel   context.CancelFunc
-	resume   chan struct{} // closed by Start
-	done     chan struct{} // accept loop ended
+	draining bool // guarded by mu
+	// drainBy: the end of the drain window of a graceful shutdown (Unix
+	// nanoseconds; 0 before one): idle connections stay open until then
+	// for a request already on its way (drain.go).
+	drainBy atomic.Int64
+	ctx     context.Context // ends when the listener closes or drains: stops waiting for a MaxConns slot
+	cancel  context.CancelFunc
+	resume  chan struct{} // closed by Start
+	done    chan struct{} // accept loop ended
 }
 
 // Listen starts serving callback on addr, the original's listen(): addr is
@@ -249,9 +254,11 @@ func (l *PortListener) Close() error {
 }
 
 // Shutdown stops the listener gracefully (SHUTDOWN GRACEFUL for one
-// listener): the socket closes, idle connections close, requests in flight
-// finish. It returns when its last connection is gone or ctx ends.
+// listener): the socket closes, idle connections close once
+// Options.DrainWindow has passed with no request on them, requests in
+// flight finish. It returns when its last connection is gone or ctx ends.
 func (l *PortListener) Shutdown(ctx context.Context) error {
+	l.openDrainWindow(l.srv.drainWindowEnd(ctx))
 	l.drainAccepts()
 	l.closeSocket()
 	select {

@@ -76,6 +76,14 @@ type Options struct {
 	// costs about 3-4 KB instead of about 8 KB. IdleTimeout still applies.
 	// Other systems never park.
 	NoIdlePark bool
+	// DrainWindow is how long, in a graceful shutdown (Server.Shutdown,
+	// PortListener.Shutdown, a restart's hand-over), an idle keep-alive
+	// connection stays open for a request its client may already have
+	// sent: such a request is served and answered with Connection: close,
+	// where closing at once would reset it unanswered (HTTP/1.1 cannot
+	// tell an idle client that the server is leaving). At most half of
+	// what the Shutdown context leaves; default 1 s, negative disables.
+	DrainWindow time.Duration
 	// WriteTimeout drops a connection whose client accepts no output for this
 	// long (to within 1/64 of it: the deadline is not re-armed for every
 	// small write); default 60 s, negative disables.
@@ -268,6 +276,7 @@ func (o Options) withDefaults() Options {
 	o.MaxBuffered = orInt(o.MaxBuffered, defaultMaxBuffered)
 	o.IdleTimeout = orDuration(o.IdleTimeout, defaultTimeout)
 	o.WriteTimeout = orDuration(o.WriteTimeout, defaultTimeout)
+	o.DrainWindow = orDuration(o.DrainWindow, defaultDrainWindow)
 	o.MaxRetries = orInt(o.MaxRetries, defaultMaxRetries)
 	if o.ServerName == "" {
 		o.ServerName = defaultServerName

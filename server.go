@@ -245,6 +245,11 @@ func (s *Server) setIdle(c *conn, idle bool) bool {
 	defer s.mu.Unlock()
 	c.idle = idle
 	stop := idle && (s.shutting || s.closed || c.closing.Load())
+	if stop && !s.closed && c.inDrainWindow() {
+		// A graceful shutdown's drain window (drain.go): the client may
+		// be sending its next request; wait for it until the window ends.
+		stop = false
+	}
 	if stop && !s.closed && (c.cr.r != c.cr.w || c.hasPending()) {
 		// A request had arrived: on a new connection before the shutdown,
 		// on a kept-alive one perhaps while its last response was still
@@ -291,8 +296,9 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 				cut = append(cut, q)
 			}
 		case c.idle:
-			// Wakes the blocked read; the connection sees it is closing.
-			_ = c.nc.SetReadDeadline(aLongTimeAgo)
+			// Ends the blocked read with the drain window (at once when
+			// there is none); the connection then sees it is closing.
+			_ = c.nc.SetReadDeadline(c.drainDeadline())
 		}
 	}
 	s.mu.Unlock()
@@ -316,8 +322,9 @@ func (s *Server) listenerList() []*PortListener {
 // Shutdown stops the server gracefully (SimpleHTTP's SHUTDOWN GRACEFUL):
 // listeners take the connections already in the kernel's accept queue
 // (each serves the request it had sent) and stop accepting, idle
-// connections close (a request already arrived on one is served), requests
-// in flight finish (their responses carry Connection: close). It returns when every
+// connections close once Options.DrainWindow has passed with no request on
+// them (a request that arrives in it is served), requests in flight finish
+// (their responses carry Connection: close). It returns when every
 // connection is gone, or with ctx's error when ctx ends first; Close then
 // cuts what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -325,6 +332,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutting = true
 	ls := s.listenerList()
 	hooks := s.onShut
+	end := s.drainWindowEnd(ctx)
+	for _, l := range ls {
+		l.openDrainWindow(end)
+	}
 	s.onShut = nil
 	s.mu.Unlock()
 	for _, f := range hooks {

@@ -1,7 +1,6 @@
 package httpev
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
 	"mime"
@@ -9,6 +8,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strings"
 )
 
 // ServeHandler returns a request callback that serves h, any http.Handler
@@ -28,7 +28,9 @@ import (
 //     from the connection as r.Body.
 //   - r.RemoteAddr honours Options.Backend (X-Real-IP); r.TLS is set on a
 //     TLS listener; r.Context() is the CGI's Context plus
-//     http.LocalAddrContextKey.
+//     http.LocalAddrContextKey, built on first use of its Done or Err
+//     (watching for a vanished client costs a goroutine, so a handler
+//     that never looks pays nothing).
 //   - The ResponseWriter buffers like the CGI: output goes out when it
 //     passes Options.FlushThreshold, on Flush (http.Flusher and
 //     http.ResponseController work), or when the handler returns. A write
@@ -87,14 +89,85 @@ func RequestCGI(r *http.Request) *CGI {
 // form, values in arrival order: the raw material of the HTTP_* variables,
 // for code that wants an http.Header rather than CGI names. The map is a
 // copy.
-func (q *CGI) RequestHeader() http.Header {
+func (q *CGI) RequestHeader() http.Header { return q.requestHeader(false) }
+
+// requestHeader builds the header map the way net/http's reader does: the
+// values share one string and one []string backing, and common names are
+// not allocated, so the map costs a few allocations per request rather
+// than two per field. noHost leaves Host out (an http.Request carries it
+// in its own field).
+func (q *CGI) requestHeader(noHost bool) http.Header {
 	fields := q.cn.req.Headers
-	h := make(http.Header, len(fields))
+	n, size := 0, 0
 	for _, f := range fields {
-		k := textproto.CanonicalMIMEHeaderKey(string(f.Name))
-		h[k] = append(h[k], string(f.Value))
+		if noHost && isHost(f.Name) {
+			continue
+		}
+		n++
+		size += len(f.Value)
+	}
+	h := make(http.Header, n)
+	if n == 0 {
+		return h
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for _, f := range fields {
+		if !(noHost && isHost(f.Name)) {
+			sb.Write(f.Value)
+		}
+	}
+	all := sb.String()
+	vals := make([]string, n)
+	i, off := 0, 0
+	for _, f := range fields {
+		if noHost && isHost(f.Name) {
+			continue
+		}
+		v := all[off : off+len(f.Value)]
+		off += len(f.Value)
+		k := headerKey(f.Name)
+		if old := h[k]; old != nil {
+			h[k] = append(old, v)
+			continue
+		}
+		vals[i] = v
+		h[k] = vals[i : i+1 : i+1]
+		i++
 	}
 	return h
+}
+
+func isHost(name []byte) bool {
+	return len(name) == 4 && strings.EqualFold(string(name), "Host")
+}
+
+// commonHeaders interns the field names clients send most, keyed by their
+// canonical spelling (which most clients use), so that looking one up
+// allocates nothing.
+var commonHeaders = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Connection", "Content-Length", "Content-Type", "Cookie", "Dnt",
+		"Expect", "Forwarded", "Host", "If-Match", "If-Modified-Since", "If-None-Match",
+		"Origin", "Pragma", "Priority", "Range", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile",
+		"Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site",
+		"Sec-Fetch-User", "Te", "Transfer-Encoding", "Upgrade", "Upgrade-Insecure-Requests",
+		"User-Agent", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Real-Ip", "X-Request-Id", "X-Requested-With",
+	} {
+		m[k] = k
+	}
+	return m
+}()
+
+// headerKey is the canonical form of a field name.
+func headerKey(name []byte) string {
+	if k, ok := commonHeaders[string(name)]; ok {
+		return k
+	}
+	return textproto.CanonicalMIMEHeaderKey(string(name))
 }
 
 // newHTTPRequest builds the net/http view of a CGI.
@@ -105,8 +178,7 @@ func newHTTPRequest(c *CGI) *http.Request {
 	if err != nil {
 		u = &url.URL{Path: c.Path(), RawQuery: c.Env("QUERY_STRING")}
 	}
-	header := c.RequestHeader()
-	delete(header, "Host")
+	header := c.requestHeader(true)
 	r := &http.Request{
 		Method: c.Method(), URL: u, RequestURI: uri,
 		Proto: string(req.Proto), ProtoMajor: req.Major, ProtoMinor: req.Minor,
@@ -130,7 +202,11 @@ func newHTTPRequest(c *CGI) *http.Request {
 		r.ContentLength = req.ContentLength
 		r.Body = io.NopCloser(c.Body())
 	}
-	r.Form, r.PostForm = formValues(c)
+	// Without a query or a form body both stay nil, as in net/http before
+	// ParseForm, which then finds nothing: two maps a request saved.
+	if u.RawQuery != "" || parsed {
+		r.Form, r.PostForm = formValues(c)
+	}
 	if media == "multipart/form-data" {
 		r.MultipartForm = &multipart.Form{Value: r.PostForm, File: map[string][]*multipart.FileHeader{}}
 	}
@@ -138,9 +214,7 @@ func newHTTPRequest(c *CGI) *http.Request {
 		st := cs.ConnectionState()
 		r.TLS = &st
 	}
-	ctx := context.WithValue(c.Context(), cgiContextKey{}, c)
-	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.Conn().LocalAddr())
-	return r.WithContext(ctx)
+	return r.WithContext(&handlerContext{c: c})
 }
 
 // rawBodyFile reports a body the engine put into a temp file

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 )
 
@@ -54,13 +53,34 @@ func (w *responseWriter) commit(first []byte) {
 	if _, ok := h["Content-Type"]; !ok && len(first) > 0 && h.Get("Transfer-Encoding") == "" {
 		h.Set("Content-Type", http.DetectContentType(first))
 	}
-	for k := range h {
-		if k == "Trailer" || strings.HasPrefix(k, http.TrailerPrefix) {
+	w.c.headerOwned(w.status, h)
+}
+
+// headerOwned is CGI.Header for the writer's snapshot, which nothing else
+// holds: the map is taken as it is instead of being copied once more
+// (a map and a slice per field, per request). Trailer declarations and
+// any Status field are dropped: the status is the handler's WriteHeader.
+func (q *CGI) headerOwned(status int, h http.Header) {
+	var userLength bool
+	for k, vs := range h {
+		switch {
+		case len(vs) == 0, k == "Trailer", strings.HasPrefix(k, http.TrailerPrefix), strings.EqualFold(k, "Status"):
 			delete(h, k)
+		case strings.EqualFold(k, "Content-Length"):
+			userLength = true
 		}
 	}
-	h["Status"] = []string{strconv.Itoa(w.status)}
-	w.c.Header(h)
+	if len(h) == 0 {
+		h = nil // the defaults, as Header(nil)
+	}
+	q.out.mu.Lock()
+	defer q.out.mu.Unlock()
+	r := &q.resp
+	if r.sent {
+		return
+	}
+	r.status, r.reason = status, ""
+	r.header, r.userLength = h, userLength
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {

@@ -154,8 +154,8 @@ func browser(t *testing.T) context.Context {
 func buildApp(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "httpev-upload")
-	cmd := exec.Command("go", "build", "-race", "-o", bin, "./cmd/httpev-upload")
-	cmd.Dir = ".." // the library's module: the app is built against this checkout
+	cmd := exec.Command("go", "build", "-race", "-o", bin, ".")
+	cmd.Dir = "../cmd/httpev-upload" // the app's module, built against this checkout's library
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 	return bin

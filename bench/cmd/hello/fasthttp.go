@@ -30,6 +30,7 @@ import (
 type fastHTTPServer struct {
 	stream bool
 	tmp    string
+	db     *db
 }
 
 func (s *fastHTTPServer) serve(ctx context.Context, ln net.Listener) error {
@@ -50,6 +51,20 @@ func (s *fastHTTPServer) serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *fastHTTPServer) handle(ctx *fasthttp.RequestCtx) {
+	if r := routeOf(string(ctx.Path())); r != rNone {
+		var q string
+		if r == rQueries || r == rUpdates {
+			q = string(ctx.QueryArgs().Peek("queries"))
+		}
+		ctype, body, err := s.db.answer(ctx, r, q)
+		if err != nil {
+			ctx.Error(err.Error(), fasthttp.StatusInternalServerError)
+			return
+		}
+		ctx.SetContentType(ctype)
+		ctx.SetBody(body)
+		return
+	}
 	if string(ctx.Path()) == "/upload" && ctx.IsPost() {
 		if s.stream {
 			s.uploadStream(ctx)

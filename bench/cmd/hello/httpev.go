@@ -7,6 +7,7 @@ import (
 	"hash"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -16,10 +17,17 @@ import (
 
 // httpevServer hashes uploads in OnFileWrite, chunk by chunk as they reach
 // the disk: the file is never read back and never held in memory.
+//
+// The TechEmpower routes (tfb.go) are written the way the README tells a
+// user to: with Threading on the callback simply waits on the database;
+// with it off (httpev-serial) a callback that would wait keeps the request,
+// waits in a goroutine of its own and finishes the request from there, so
+// the loop goroutine goes on serving.
 type httpevServer struct {
 	threading bool
 	noPark    bool
 	tmp       string
+	db        *db
 	hashes    sync.Map // *httpev.MultipartFile → *fileHash
 }
 
@@ -76,6 +84,22 @@ func (s *httpevServer) run(ctx context.Context, addr any, ready func(net.Addr)) 
 }
 
 func (s *httpevServer) handle(c *httpev.CGI) {
+	if r := routeOf(c.Path()); r != rNone {
+		var q string
+		if r == rQueries || r == rUpdates {
+			q = c.Param("queries")
+		}
+		if r.blocks() && !s.threading {
+			c.Keep()
+			go func() {
+				defer c.Close()
+				s.reply(c, r, q)
+			}()
+			return
+		}
+		s.reply(c, r, q)
+		return
+	}
 	if c.Path() == "/upload" && c.Method() == "POST" {
 		files := c.Files()
 		if len(files) == 0 {
@@ -101,4 +125,54 @@ func (s *httpevServer) forget(c *httpev.CGI) {
 	for _, f := range c.Files() {
 		s.hashes.Delete(f)
 	}
+}
+
+// reply answers a TechEmpower route.
+func (s *httpevServer) reply(c *httpev.CGI, r route, queries string) {
+	ctype, body, err := s.db.answer(c.Context(), r, queries)
+	if err != nil {
+		c.Header(http.Header{"Status": {"500"}, "Content-Type": {ctText}})
+		c.WriteString(err.Error())
+		return
+	}
+	c.Header(http.Header{"Content-Type": {ctype}})
+	c.Write(body)
+}
+
+// httpevHandlerServer serves the nethttp server's very handlers with
+// httpev.ServeHandler (Threading on, as the README says to): what a
+// net/http application gets by swapping its server for httpev.
+type httpevHandlerServer struct {
+	nh *netHTTPServer
+}
+
+func (s *httpevHandlerServer) serve(ctx context.Context, ln net.Listener) error {
+	return s.run(ctx, ln, nil)
+}
+
+func (s *httpevHandlerServer) serveAddr(ctx context.Context, addr string, ready func(net.Addr)) error {
+	return s.run(ctx, addr, ready)
+}
+
+func (s *httpevHandlerServer) run(ctx context.Context, addr any, ready func(net.Addr)) error {
+	dir, err := os.MkdirTemp(s.nh.tmp, "hello-httpev-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := httpev.New(httpev.Options{
+		TmpPath: dir,
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return err
+	}
+	l, err := srv.Listen(addr, httpev.ServeHandler(s.nh.mux()), httpev.ListenOptions{Threading: true})
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(l.Addr())
+	}
+	return srv.Run(ctx, 5*time.Second)
 }

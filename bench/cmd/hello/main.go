@@ -1,11 +1,19 @@
 // Command hello is the server side of the benchmark suite: one program that
-// serves the same two endpoints with httpev, net/http or fasthttp, so the
+// serves the same endpoints with httpev, net/http or fasthttp, so the
 // servers differ only in the library.
 //
 //	GET /          200, text/html, "Just another Perl server\n" (25 bytes)
 //	POST /upload   multipart/form-data: every file part is streamed to a temp
 //	               file while hashed with SHA-256; the reply has one line
 //	               "<bytes> <sha256hex>" per file
+//	GET /plaintext, /json, /db, /queries?queries=N, /fortunes,
+//	    /updates?queries=N
+//	               the six TechEmpower test types (tfb.go), on the
+//	               PostgreSQL named by DATABASE_URL (a pgx connection
+//	               string; the database routes answer 500 without it), with
+//	               a pool of 16 connections for every server (DB_POOL)
+//	GET /sleep     "Hello, World!" after a 1 ms sleep: a callback that
+//	               waits, without a database
 //
 // It prints "pid=<pid> addr=<host:port>" once listening and exits cleanly on
 // SIGTERM or SIGINT. -cpuprofile and -memprofile write pprof profiles
@@ -39,7 +47,7 @@ type server interface {
 }
 
 func main() {
-	kind := flag.String("server", "httpev", "httpev, httpev-serial, httpev-nopark, nethttp, fasthttp, fasthttp-form or floor")
+	kind := flag.String("server", "httpev", "httpev, httpev-serial, httpev-handler, httpev-nopark, nethttp, fasthttp, fasthttp-form or floor")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	tmp := flag.String("tmp", os.TempDir(), "directory for received files")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -47,20 +55,28 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof and expvar on this address (e.g. 127.0.0.1:6060)")
 	flag.Parse()
 
+	d, err := openDB(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.close()
+
 	var s server
 	switch *kind {
 	case "httpev":
-		s = &httpevServer{threading: true, tmp: *tmp}
+		s = &httpevServer{threading: true, tmp: *tmp, db: d}
 	case "httpev-serial":
-		s = &httpevServer{threading: false, tmp: *tmp}
+		s = &httpevServer{threading: false, tmp: *tmp, db: d}
+	case "httpev-handler":
+		s = &httpevHandlerServer{nh: &netHTTPServer{tmp: *tmp, db: d}}
 	case "httpev-nopark": // httpev with Options.NoIdlePark, to compare
-		s = &httpevServer{threading: true, noPark: true, tmp: *tmp}
+		s = &httpevServer{threading: true, noPark: true, tmp: *tmp, db: d}
 	case "nethttp":
-		s = &netHTTPServer{tmp: *tmp}
+		s = &netHTTPServer{tmp: *tmp, db: d}
 	case "fasthttp":
-		s = &fastHTTPServer{stream: true, tmp: *tmp}
+		s = &fastHTTPServer{stream: true, tmp: *tmp, db: d}
 	case "fasthttp-form":
-		s = &fastHTTPServer{stream: false, tmp: *tmp}
+		s = &fastHTTPServer{stream: false, tmp: *tmp, db: d}
 	case "floor": // the GET figures' floor: see floor.go
 		s = floorServer{}
 	default:

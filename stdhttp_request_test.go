@@ -1,0 +1,140 @@
+package httpev_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/httpev/httpev"
+)
+
+// showRequest is what a handler sees of a request, for comparing
+// ServeHandler with net/http's own server on the same bytes.
+func showRequest(r *http.Request) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s host=%q\n", r.Method, r.URL, r.Host)
+	if r.URL.RawQuery == "" { // with a query ServeHandler fills Form first (documented)
+		fmt.Fprintf(&b, "form-nil=%v/%v\n", r.Form == nil, r.PostForm == nil)
+	}
+	keys := slices.Sorted(func(yield func(string) bool) {
+		for k := range r.Header {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%q\n", k, r.Header[k])
+	}
+	fmt.Fprintf(&b, "FormValue(a)=%q\n", r.FormValue("a"))
+	return b.String()
+}
+
+// rawExchange sends raw request bytes and returns the response body.
+func rawExchange(t *testing.T, addr, raw string) string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(nc, raw)
+	require.NoError(t, err)
+	res, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, res.StatusCode, string(b))
+	return string(b)
+}
+
+// TestServeHandlerRequestMatchesNetHTTP: header names in any case, repeated
+// fields, Host out of the map, and Form left nil without a query, as
+// net/http's server gives them to the same handler.
+func TestServeHandlerRequestMatchesNetHTTP(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, showRequest(r)) })
+	ref := httptest.NewServer(h)
+	defer ref.Close()
+	srv, err := httpev.New(httpev.Options{TmpPath: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer srv.Close()
+	l, err := srv.Listen("127.0.0.1:0", httpev.ServeHandler(h), httpev.ListenOptions{Threading: true})
+	require.NoError(t, err)
+
+	for _, raw := range []string{
+		"GET /plain HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"GET /q?a=1&b=2&a=3 HTTP/1.1\r\nhost: example.com\r\nx-custom: one\r\nUser-Agent: ua\r\nX-CUSTOM: two\r\n" +
+			"accept: */*\r\nSec-Fetch-Mode: navigate\r\nx-empty:\r\nCookie: a=1\r\ncookie: b=2\r\n\r\n",
+		"GET /q? HTTP/1.1\r\nHost: h\r\nX-Real-Ip: 10.0.0.1\r\nx_under: skipped-or-kept\r\n\r\n",
+	} {
+		want := rawExchange(t, ref.Listener.Addr().String(), raw)
+		got := rawExchange(t, l.Addr().String(), raw)
+		assert.Equal(t, want, got, "%q", raw)
+	}
+}
+
+// TestServeHandlerContextClientGone: r.Context() is built only when asked,
+// and then ends when the client leaves, directly and through a context
+// derived with a timeout.
+func TestServeHandlerContextClientGone(t *testing.T) {
+	threadingModes(t, func(t *testing.T, threading bool) {
+		type seen struct {
+			err, derived error
+			cgi          bool
+			local        any
+		}
+		got := make(chan seen, 1)
+		wait := func(r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+			defer cancel()
+			s := seen{cgi: httpev.RequestCGI(r) != nil, local: r.Context().Value(http.LocalAddrContextKey)}
+			<-ctx.Done()
+			s.err, s.derived = r.Context().Err(), ctx.Err()
+			got <- s
+		}
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !threading { // the loop goroutine must not wait
+				c := httpev.RequestCGI(r)
+				c.Keep()
+				go func() {
+					defer c.Close()
+					wait(r)
+				}()
+				return
+			}
+			wait(r)
+		})
+		srv, err := httpev.New(httpev.Options{TmpPath: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		defer srv.Close()
+		l, err := srv.Listen("127.0.0.1:0", httpev.ServeHandler(h), httpev.ListenOptions{Threading: threading})
+		require.NoError(t, err)
+		nc, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		_, err = io.WriteString(nc, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+		require.NoError(t, err)
+		time.Sleep(100 * time.Millisecond) // the handler is waiting
+		nc.Close()
+		select {
+		case s := <-got:
+			assert.ErrorIs(t, s.err, context.Canceled)
+			assert.ErrorIs(t, s.derived, context.Canceled, "a derived context ends with it, not at its timeout")
+			assert.True(t, s.cgi, "RequestCGI")
+			assert.Equal(t, l.Addr().String(), fmt.Sprint(s.local), "LocalAddrContextKey")
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler's context did not end within 10 s of the client leaving")
+		}
+	})
+}
