@@ -48,6 +48,7 @@ type CGI struct {
 	closeConn bool         // set only by the connection goroutine or before pump
 	kept      atomic.Bool
 	completed atomic.Bool // the whole response has been written
+	panicked  atomic.Bool // the callback panicked (Stats.Dropped.Panic)
 	dropErr   error
 
 	rejected int    // status the server answered a rejected request with
@@ -94,6 +95,7 @@ func (q *CGI) call() bool {
 	r := q.callCallback()
 	q.detachAll()
 	if r != nil {
+		q.panicked.Store(true)
 		q.srv.log.Error("httpev: request callback panicked", "panic", r.Value,
 			"uri", string(q.cn.req.Target), "stack", string(r.Stack))
 		q.internalError()

@@ -30,6 +30,7 @@ type conn struct {
 	// callback may still read a finished request's environment.
 	laddr, raddr net.Addr
 	cr           connReader
+	st           *statStripe // the counters it adds to (stats.go)
 	req          http1.Request
 	lim          *http1.Limits
 
@@ -64,6 +65,9 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
 	c.cr.conn = nc
 	c.loop.init(c)
+	c.st = srv.stats.stripe()
+	c.cr.st = c.st
+	c.st.accepted.Add(1)
 	if l != nil && l.opts.Threading {
 		c.pumpDone = make(chan error, 1)
 		c.startPump = func() {
@@ -129,6 +133,7 @@ func (c *conn) step(onRunner bool) stepOutcome {
 	q := newCGI(c)
 	c.cur.Store(q)
 	ok := c.serveRequest(q)
+	c.countRequest(q)
 	c.cur.Store(nil)
 	c.reclaim(q)
 	if f := c.l.opts.OnResponseLog; f != nil {
@@ -350,8 +355,10 @@ func (c *conn) headError(err error) {
 	case errors.Is(err, errTimeout):
 		status = 408
 	case isNetClose(err):
+		c.countHeadError(err, 0)
 		return // the client left mid-head; nobody to answer
 	}
+	c.countHeadError(err, status)
 	c.srv.logDebug("httpev: bad request head", "remote", c.raddr.String(), "err", err)
 	if f := c.l.opts.OnRequestLog; f != nil {
 		ip := addrPort(c.raddr).Addr().String()
@@ -409,7 +416,8 @@ func (c *conn) writeError(status int) {
 	c.linger = true
 	c.hdr = appendErrorResponse(c.hdr[:0], c.srv, status)
 	c.setWriteDeadline()
-	_, _ = c.nc.Write(c.hdr)
+	n, _ := c.nc.Write(c.hdr)
+	c.st.countOut(int64(n))
 }
 
 // setWriteDeadline arms WriteTimeout for the write about to start; callers
@@ -581,7 +589,8 @@ func (c *conn) continue100(q *CGI) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.setWriteDeadline()
-	_, err := io.WriteString(c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+	n, err := io.WriteString(c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+	c.st.countOut(int64(n))
 	return err
 }
 

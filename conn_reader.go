@@ -33,6 +33,7 @@ type connReader struct {
 	bufp    *[]byte // the pooled buffer buf came from, nil once grown
 	r, w    int
 	pin     int
+	st      *statStripe   // counts the bytes read
 	timeout time.Duration // inactivity deadline set before each read; 0 = none
 	headBy  time.Time     // the whole head must have arrived by then; zero = no bound
 	err     error         // sticky
@@ -96,6 +97,7 @@ func (cr *connReader) readConn(p []byte) (int, error) {
 		_ = cr.conn.SetReadDeadline(d)
 	}
 	n, err := cr.conn.Read(p)
+	cr.st.countIn(n)
 	if err != nil && n == 0 {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = errTimeout
@@ -171,6 +173,7 @@ func (cr *connReader) startBackgroundRead(onGone func()) {
 		defer close(cr.bgDone)
 		n, err := cr.conn.Read(cr.bgByte[:])
 		if n == 1 {
+			cr.st.countIn(1)
 			cr.bgHave = true
 			return
 		}

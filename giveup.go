@@ -64,7 +64,9 @@ func (q *CGI) GiveUpHandle() (net.Conn, error) {
 	}
 	if len(out) > 0 {
 		c.setWriteDeadline()
-		if _, err := nc.Write(out); err != nil {
+		n, err := nc.Write(out)
+		c.st.countOut(int64(n))
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -95,6 +95,7 @@ func (c *conn) readIdle(block bool) (nothing bool, err error) {
 			err = io.EOF
 		default:
 			cr.w = w.n
+			cr.st.countIn(w.n)
 		}
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {

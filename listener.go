@@ -364,11 +364,15 @@ func (l *PortListener) releaseConn() {
 // serveConn starts the goroutine of an accepted connection.
 func (l *PortListener) serveConn(nc net.Conn) {
 	if l.srv.connSem != nil && l.srv.opts.RejectOverload && !l.srv.connSem.TryAcquire(1) {
+		st := l.srv.stats.stripe()
+		st.accepted.Add(1)
 		if l.tls != nil {
+			st.count(0, dropOverload)
 			_ = nc.Close() // no handshake spent on a client we turn away
 			return
 		}
-		go rejectOverload(nc)
+		st.count(503, dropOverload)
+		go rejectOverload(nc, st)
 		return
 	}
 	if l.tls != nil {
@@ -435,10 +439,11 @@ func (l *PortListener) drainQueue(ln net.Listener) {
 }
 
 // rejectOverload answers a connection past Options.MaxConns with 503.
-func rejectOverload(nc net.Conn) {
+func rejectOverload(nc net.Conn, st *statStripe) {
 	defer nc.Close()
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = io.WriteString(nc, overloadResponse)
+	n, _ := io.WriteString(nc, overloadResponse)
+	st.countOut(int64(n))
 }
 
 const overloadResponse = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +

@@ -90,6 +90,7 @@ func (f *MultipartFile) Save(dst string) error {
 	if !f.moved {
 		err := os.Rename(f.path, dst)
 		if err == nil {
+			f.srv.fileLeaves(f)
 			f.path, f.moved = dst, true
 			return nil
 		}
@@ -103,6 +104,7 @@ func (f *MultipartFile) Save(dst string) error {
 	if !f.moved {
 		// Copied across filesystems: the copy is now the file's home.
 		_ = os.Remove(f.path)
+		f.srv.fileLeaves(f)
 		f.path, f.moved = dst, true
 	}
 	return nil
@@ -132,6 +134,9 @@ func (f *MultipartFile) removeLocked() error {
 		return nil
 	}
 	f.removed = true
+	if !f.moved {
+		f.srv.fileLeaves(f)
+	}
 	if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("httpev: remove: %w", err)
 	}

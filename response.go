@@ -89,15 +89,19 @@ func (c *conn) send(q *CGI, data []byte, fin bool) error {
 	}
 	c.setWriteDeadline()
 	var err error
+	var n int64
 	if len(vec) > 0 {
 		c.hdr = vec[0][:0]
 		c.vec = vec // a field, so WriteTo's pointer receiver does not allocate
-		_, err = c.vec.WriteTo(c.nc)
+		n, err = c.vec.WriteTo(c.nc)
 		clear(c.vecArr[:])
 	} else {
 		c.hdr = out[:0]
-		_, err = c.nc.Write(out)
+		var m int
+		m, err = c.nc.Write(out)
+		n = int64(m)
 	}
+	c.st.countOut(n)
 	if err != nil {
 		return err
 	}

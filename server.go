@@ -73,6 +73,7 @@ type Server struct {
 	date   atomic.Pointer[cachedDate]
 	bufs   sync.Pool // connection read buffers
 	upBufs sync.Pool // *uploadBuf
+	stats  serverStats
 
 	defaultHeaders http.Header
 	connSem        *semaphore.Weighted // Options.MaxConns

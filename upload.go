@@ -58,6 +58,7 @@ type upload struct {
 // readMultipart streams a multipart/form-data body: fields into memory up to
 // their limits, files chunk by chunk into temp files.
 func (c *conn) readMultipart(q *CGI) (int, error) {
+	defer c.srv.uploadStarted()()
 	boundary, err := multipart.Boundary(string(c.req.ContentType))
 	if err != nil {
 		return 400, err
@@ -85,6 +86,7 @@ func (c *conn) readMultipart(q *CGI) (int, error) {
 // readRawToFile streams a body that is not a form into a temp file (a PUT
 // of a file, curl -T), with the same callbacks as a multipart file.
 func (c *conn) readRawToFile(q *CGI) (int, error) {
+	defer c.srv.uploadStarted()()
 	if max := c.srv.opts.MaxRequestBody; max > 0 && c.req.ContentLength > max {
 		return 413, fmt.Errorf("%w: body of %d bytes", ErrTooLarge, c.req.ContentLength)
 	}
@@ -241,6 +243,7 @@ func (u *upload) PartBegin(p *multipart.Part) error {
 		name:  u.c.srv.fieldDec.Text([]byte(multipart.SafeFileName(p.FileName))),
 		field: u.c.srv.fieldDec.Text([]byte(p.Name)), ctype: p.ContentType, path: fw.Path()}
 	u.file, u.fw = f, fw
+	u.c.srv.fileArrives(f)
 	u.q.mu.Lock()
 	u.q.files = append(u.q.files, f)
 	u.q.mu.Unlock()

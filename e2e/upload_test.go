@@ -153,8 +153,15 @@ func browser(t *testing.T) context.Context {
 // detector, so races under real browser traffic fail the test too.
 func buildApp(t *testing.T) string {
 	t.Helper()
+	return goBuildApp(t, "-race")
+}
+
+// goBuildApp builds the upload app from this checkout, with flags.
+func goBuildApp(t *testing.T, flags ...string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "httpev-upload")
-	cmd := exec.Command("go", "build", "-race", "-o", bin, ".")
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	cmd := exec.Command("go", args...)
 	cmd.Dir = "../cmd/httpev-upload" // the app's module, built against this checkout's library
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
@@ -189,7 +196,10 @@ func startApp(t *testing.T, bin string, extra ...string) *runningApp {
 			line := sc.Text()
 			a.out.WriteString(line + "\n")
 			if m := servingLine.FindStringSubmatch(line); m != nil {
-				base <- m[1]
+				select { // the first: with -procs, workers print theirs too
+				case base <- m[1]:
+				default:
+				}
 			}
 		}
 		a.err = a.cmd.Wait()

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,6 +30,10 @@ type config struct {
 	tlsCert       string
 	tlsKey        string
 	backend       bool
+	// trusted limits whom -backend believes; empty believes every peer.
+	trusted []netip.Prefix
+	// procs is the number of worker processes; 1 serves in this process.
+	procs int
 }
 
 // parseConfig reads the flags. Usage and errors go to out, because the
@@ -57,6 +62,12 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate `file`: serve HTTPS (needs -tls-key)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key `file` for -tls-cert")
 	fs.BoolVar(&cfg.backend, "backend", false, "behind a reverse proxy: take the client address from X-Real-IP")
+	fs.Func("trusted-proxies", "comma-separated `addresses or CIDR prefixes` whose X-Real-IP is believed (implies -backend; default: every peer's)", func(s string) error {
+		ps, err := parsePrefixes(s)
+		cfg.trusted = append(cfg.trusted, ps...)
+		return err
+	})
+	fs.IntVar(&cfg.procs, "procs", 1, "worker `processes` serving the one listening socket; a supervisor restarts any that dies")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -68,6 +79,12 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return cfg, errors.New("-tls-cert and -tls-key go together")
+	}
+	if cfg.procs < 1 {
+		return cfg, fmt.Errorf("-procs must be at least 1, not %d", cfg.procs)
+	}
+	if len(cfg.trusted) > 0 {
+		cfg.backend = true
 	}
 	if cfg.tmp == "" {
 		cfg.tmp, cfg.ownTmp = filepath.Join(cfg.dir, tmpDirName), true
@@ -111,4 +128,29 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size %q: want bytes or a number with K, M, G or T", s)
 	}
 	return int64(f * float64(mult)), nil
+}
+
+// parsePrefixes reads -trusted-proxies: CIDR prefixes or single addresses
+// (a bare address is its own /32 or /128), separated by commas.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: want an address or a CIDR prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no trusted proxy given")
+	}
+	return out, nil
 }

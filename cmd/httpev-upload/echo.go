@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/httpev/httpev"
@@ -21,6 +22,9 @@ type echoReport struct {
 	Cookies map[string]string     `json:"cookies"`
 	Files   map[string][]echoFile `json:"files"`
 	Body    *echoBody             `json:"body,omitempty"`
+	// PID is the process that answered: with -procs, or several instances
+	// behind a proxy, it shows which one served the request.
+	PID int `json:"pid"`
 }
 
 type echoFile struct {
@@ -72,6 +76,7 @@ func (a *app) describe(c *httpev.CGI) *echoReport {
 		Post:    map[string][]string{},
 		Cookies: map[string]string{},
 		Files:   map[string][]echoFile{},
+		PID:     os.Getpid(),
 	}
 	for _, name := range c.ParamNames() {
 		if vs := c.Get(name); len(vs) > 0 {

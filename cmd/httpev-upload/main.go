@@ -20,8 +20,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/httpev/httpev"
@@ -50,21 +52,40 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stdout, nil))
+	in, err := inherited()
+	if err != nil {
+		closeAll(in.lns)
+		return err
+	}
+	if cfg.procs > 1 && in.from != "supervisor" {
+		return runSupervisor(ctx, cfg, args, in, stdout, log, ready)
+	}
+	if in.from == "supervisor" {
+		log = log.With("pid", os.Getpid())
+		if cfg.ownTmp {
+			// Each worker empties its temp directory at start and on exit;
+			// a shared one would lose the other workers' uploads in flight.
+			cfg.tmp = filepath.Join(cfg.tmp, "worker-"+in.slot)
+		}
+	}
 	a, err := newApp(cfg.dir, log)
 	if err != nil {
+		closeAll(in.lns)
 		return err
 	}
 	srv, err := httpev.New(httpev.Options{
-		TmpPath:       cfg.tmp,
-		IO:            cfg.ioBackend(),
-		LegacyCharset: cfg.legacyCharset,
-		MaxFileSize:   cfg.maxFileSize,
-		Backend:       cfg.backend,
-		Logger:        log,
+		TmpPath:        cfg.tmp,
+		IO:             cfg.ioBackend(),
+		LegacyCharset:  cfg.legacyCharset,
+		MaxFileSize:    cfg.maxFileSize,
+		Backend:        cfg.backend,
+		TrustedProxies: cfg.trusted,
+		Logger:         log,
 		// Emptying a temp directory is only safe when it is ours alone.
 		CleanupOnDestroy: cfg.ownTmp,
 	})
 	if err != nil {
+		closeAll(in.lns)
 		return err
 	}
 	defer srv.Close()
@@ -76,18 +97,30 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 	}
 	opts := a.listenOptions(cfg.threading, cfg.timeout)
 	opts.CertFile, opts.KeyFile = cfg.tlsCert, cfg.tlsKey
-	l, err := srv.Listen(cfg.addr, a.serve, opts)
-	if err != nil {
-		return err
+	// The sockets to serve: those handed over, or -addr.
+	addrs := make([]any, 0, max(1, len(in.lns)))
+	for _, ln := range in.lns {
+		addrs = append(addrs, ln)
 	}
-	addr, scheme := l.Addr().String(), "http"
-	if cfg.tlsCert != "" {
-		scheme = "https"
+	if len(addrs) == 0 {
+		addrs = append(addrs, cfg.addr)
 	}
-	fmt.Fprintf(stdout, "httpev-upload: serving %s on %s://%s/ (threading=%v, io=%s)\n",
-		cfg.dir, scheme, addr, cfg.threading, cfg.io)
+	var first string
+	for i, addr := range addrs {
+		l, err := srv.Listen(addr, a.serve, opts)
+		if err != nil {
+			closeAll(in.lns[i:])
+			return err
+		}
+		bound := l.Addr().String()
+		if first == "" {
+			first = bound
+		}
+		fmt.Fprintf(stdout, "httpev-upload: %sserving %s on %s (threading=%v, io=%s%s)\n",
+			workerLabel(in), cfg.dir, cfg.url(bound), cfg.threading, cfg.io, inheritedLabel(in))
+	}
 	if ready != nil {
-		ready(addr)
+		ready(first)
 	}
 
 	<-ctx.Done()
@@ -105,4 +138,50 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 	a.close()
 	log.Info("stopped")
 	return err
+}
+
+// runSupervisor is run with -procs above 1: it binds -addr (or takes the
+// sockets systemd passed) and leaves the serving to worker processes.
+func runSupervisor(ctx context.Context, cfg config, args []string, in inheritance, stdout io.Writer, log *slog.Logger, ready func(string)) error {
+	lns := in.lns
+	if len(lns) == 0 {
+		ln, err := net.Listen("tcp", cfg.addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.addr, err)
+		}
+		lns = []net.Listener{ln}
+	}
+	// The supervisor keeps its copies open for the workers it will restart,
+	// and so that connections queued while none accepts are not refused.
+	defer closeAll(lns)
+	for _, ln := range lns {
+		fmt.Fprintf(stdout, "httpev-upload: serving %s on %s with %d worker processes (threading=%v, io=%s%s)\n",
+			cfg.dir, cfg.url(ln.Addr().String()), cfg.procs, cfg.threading, cfg.io, inheritedLabel(in))
+	}
+	if ready != nil {
+		ready(lns[0].Addr().String())
+	}
+	return supervise(ctx, cfg, args, lns, stdout, log)
+}
+
+// url is how a person reaches the server on addr.
+func (c config) url(addr string) string {
+	if c.tlsCert != "" {
+		return "https://" + addr + "/"
+	}
+	return "http://" + addr + "/"
+}
+
+func workerLabel(in inheritance) string {
+	if in.from == "supervisor" {
+		return fmt.Sprintf("worker %s (pid %d) ", in.slot, os.Getpid())
+	}
+	return ""
+}
+
+func inheritedLabel(in inheritance) string {
+	if in.from == "systemd" {
+		return ", socket from systemd"
+	}
+	return ""
 }

@@ -74,6 +74,8 @@ type Client interface {
 // Counts are the poller's counters, for tests and statistics.
 type Counts struct {
 	Listed        int    // connections waiting in the set now
+	Resident      int    // connections registered level-triggered now, idle or being served
+	Parked        int    // connections registered one-shot now (idle, no goroutine)
 	Registrations uint64 // descriptors added to the set so far
 	Inline        uint64 // connections served on a runner so far
 	Handoffs      uint64 // runners replaced so far
@@ -450,15 +452,26 @@ func (p *Poller) Forget(e *Entry) {
 	p.deregisterLocked(e)
 }
 
-// Counts returns the counters.
+// Counts returns the counters and how many connections are in the set.
 func (p *Poller) Counts() Counts {
+	c := Counts{Registrations: p.registrations.Load(), Inline: p.inline.Load(), Handoffs: p.handoffs.Load()}
 	p.mu.Lock()
-	n := 0
+	defer p.mu.Unlock()
 	for e := p.head; e != nil; e = e.next {
-		n++
+		c.Listed++
 	}
-	p.mu.Unlock()
-	return Counts{Listed: n, Registrations: p.registrations.Load(), Inline: p.inline.Load(), Handoffs: p.handoffs.Load()}
+	// A walk rather than counters kept on the runner's path: Counts is
+	// for statistics and tests, not per request.
+	for _, e := range p.byFD {
+		switch {
+		case e == nil:
+		case e.resident:
+			c.Resident++
+		case e.listed:
+			c.Parked++
+		}
+	}
+	return c
 }
 
 // Stop ends the poller. Call it once every waiting connection has been
