@@ -133,26 +133,28 @@ type pollClient conn
 
 // Serve serves the connection on a runner until it waits again or ends:
 // a step that would wait on a goroutine (the listener's requests are
-// backed off) hands it to a goroutine of its own instead.
-func (pc *pollClient) Serve() {
+// backed off) reports handOff, and the poller starts that goroutine.
+func (pc *pollClient) Serve() (handOff bool) {
 	c := (*conn)(pc)
 	c.loop.ready = true
 	for {
 		switch c.step(true) {
 		case again:
 		case parked:
-			return
+			return false
 		case handedOver:
-			go c.serve()
-			return
+			return true
 		case closed:
 			c.finishConn()
-			return
+			return false
 		}
 	}
 }
 
-// Resume starts the connection's goroutine with input waiting.
+// Resume starts the connection's goroutine. Its input may be waiting (the
+// poller saw it readable, or took it out at a shutdown or failure): the
+// goroutine's first idle wait reads without waiting, and goes on waiting
+// as usual if nothing was there.
 func (pc *pollClient) Resume() {
 	c := (*conn)(pc)
 	c.loop.ready = true

@@ -55,10 +55,13 @@ func (e *Entry) Init(c Client) { e.client = c }
 // lock held.
 type Client interface {
 	// Serve serves the connection's ready input on the calling goroutine,
-	// a runner's, until the connection waits again (Reside) or ends. When
-	// the runner is replaced meanwhile (a handoff), Serve just goes on: the
-	// goroutine is the connection's from then on and ends with Serve.
-	Serve()
+	// a runner's, until the connection waits again (Reside) or ends, or
+	// must wait on a goroutine of its own: it then reports true, and the
+	// poller, once it no longer counts the connection as being served,
+	// starts that goroutine (Resume). When the runner is replaced meanwhile
+	// (a handoff), Serve just goes on: the goroutine is the connection's
+	// from then on and ends with Serve.
+	Serve() (handOff bool)
 	// Resume starts the connection's own goroutine; its input is ready
 	// (or its idle wait ends at once: an end of stream, an error).
 	Resume()
@@ -363,7 +366,7 @@ func (p *Poller) serveHere(e *Entry, runner uint32, fresh bool) bool {
 		}
 	}
 	start := time.Now()
-	e.client.Serve()
+	handOff := e.client.Serve()
 	end := time.Now()
 	p.mu.Lock()
 	replaced := h.runner != runner
@@ -372,6 +375,11 @@ func (p *Poller) serveHere(e *Entry, runner uint32, fresh bool) bool {
 		h.rest = nil
 	}
 	p.mu.Unlock()
+	if handOff {
+		// After serving is cleared: the new goroutine's socket going to
+		// Go (Lost) must not be taken for this runner having to wait.
+		e.client.Resume()
+	}
 	switch {
 	case !fresh:
 		g.inline.note(end.Sub(start), end, &p.tun)

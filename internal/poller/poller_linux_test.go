@@ -51,14 +51,15 @@ func (f *fake) reside() bool {
 	return f.p.Reside(&f.e, f.r, time.Now().Add(time.Minute), func() bool { return true })
 }
 
-func (f *fake) Serve() {
+func (f *fake) Serve() bool {
 	f.served <- f.p.Serving(&f.e)
 	f.drain()
 	if f.serve != nil {
 		f.serve(f)
-		return
+		return false
 	}
 	f.reside()
+	return false
 }
 func (f *fake) Resume()       { f.drain(); f.resumed <- struct{}{} }
 func (f *fake) Expire()       { f.expired <- struct{}{} }
