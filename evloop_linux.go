@@ -12,8 +12,9 @@ import (
 )
 
 // The adapter between the server and its poller (internal/poller) on
-// Linux, and the Linux idle wait: the only file of the package that calls
-// the poller or the raw descriptors (internal/rawfd).
+// Linux, and the Linux idle wait: the one file of the package that drives
+// the poller and the raw descriptors (internal/rawfd); stats_linux.go only
+// reads the poller's counts.
 //
 // Threading-on TCP listeners accept outside Go's netpoller
 // (rawfd.Listener) and their connections wait for every request in the
@@ -24,10 +25,11 @@ import (
 // of a small keep-alive response. Callbacks may block, and with Threading
 // on may count on running concurrently with others: the poller's policy
 // (internal/poller/policy_linux.go) hands a connection that blocks to a
-// goroutine of its own. TLS, in-memory and Threading-off connections are
+// goroutine of its own. Threading-off connections and Unix sockets are
 // never resident (a Threading-off callback runs on the server's loop
-// goroutine, which the runner would only wait for); their idle keep-alive
-// connections park in the same poller after a grace.
+// goroutine, which the runner would only wait for): they park in the same
+// poller after a grace, one-shot. TLS and in-memory connections keep their
+// goroutine.
 
 // eventLoop is the Server's side: its poller.
 type eventLoop struct {
