@@ -38,13 +38,18 @@ import (
 //     while it is on, new connections are accepted by Go and served on
 //     goroutines. It starts at once when a first request must wait for its
 //     socket or is kept (rule 3); a first request the watcher hands over
-//     counts as one tick in the average. Decision (kept after the flip of
-//     9bef394/e08816a, measured under the hostile soak, 1,000 slowloris and
-//     1,000 slow readers beside one normal client, 5 alternating runs each):
-//     with a kept first request starting the back-off the normal client's
-//     worst latency was 18-37 ms, without it 31-176 ms and up to 2.5 s,
-//     because streams to clients that do not read passed through the poller
-//     one by one. Keep-alive connections that proved quick stay resident.
+//     counts as one tick in the average. Decision: a kept first request
+//     starts it, as one that must wait does (e08816a; 9bef394 had made it
+//     count as a tick). Measured with scripts/soak's hostile run (1,000
+//     slowloris and 1,000 slow readers, which ask for an endless stream,
+//     beside one normal client), both rules alternating in one run, 4 runs
+//     each, 2 shared cores under load (2026-12-06): with the rule the
+//     normal client's p99 was 12-356 ms and its worst 27-367 ms; with a
+//     kept first request counted as a tick, p99 178-631 ms and worst
+//     643-973 ms (an earlier session, 5 runs each: worst 18-37 ms against
+//     31-176 ms and up to 2.5 s). Without it the streams to clients that do
+//     not read pass through the poller one by one. Keep-alive connections
+//     that proved quick stay resident.
 //
 //  5. Idle parking (Tuning.Grace): a connection that is not resident
 //     parks (one-shot, no goroutine) after Grace idle. Parking and waking
