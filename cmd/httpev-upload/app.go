@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/httpev/httpev"
 )
 
@@ -23,7 +25,8 @@ type app struct {
 	store *store
 	recv  *receiver
 	hub   *hub
-	bg    sync.WaitGroup // offLoop goroutines, waited for before run returns
+	reg   *prometheus.Registry // what /metrics serves (metrics.go); set by serveStats
+	bg    sync.WaitGroup       // offLoop goroutines, waited for before run returns
 }
 
 // newApp opens the upload directory; the receiver and the streams share one
@@ -83,6 +86,10 @@ func (a *app) serve(c *httpev.CGI) {
 	case path == "/progress":
 		if allow(c, "GET") {
 			a.progress(c)
+		}
+	case path == "/metrics" && a.reg != nil:
+		if allow(c, "GET", "HEAD") {
+			a.metrics(c)
 		}
 	default:
 		writeError(c, http.StatusNotFound, "no such page")

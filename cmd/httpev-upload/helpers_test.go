@@ -65,6 +65,7 @@ func startApp(t *testing.T, extra ...string) *testApp {
 		t.Fatal("server did not start")
 	}
 	t.Cleanup(func() {
+		closeIdle()
 		a.cancel()
 		select {
 		case <-a.done:
@@ -81,6 +82,7 @@ func startApp(t *testing.T, extra ...string) *testApp {
 // stop ends run's context, as SIGINT does, and returns run's result. It
 // may be called from any goroutine.
 func (a *testApp) stop() error {
+	closeIdle()
 	a.cancel()
 	select {
 	case err := <-a.done:
@@ -108,6 +110,11 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// closeIdle closes the test clients' idle keep-alive connections before
+// the server stops: otherwise its graceful shutdown keeps them open for the
+// drain window (a second), waiting for a request that will not come.
+func closeIdle() { http.DefaultTransport.(*http.Transport).CloseIdleConnections() }
 
 // client is a Go HTTP client that gives up rather than hang a test.
 func client() *http.Client { return &http.Client{Timeout: 30 * time.Second} }

@@ -89,6 +89,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 		return err
 	}
 	defer srv.Close()
+	a.reg = newMetrics(srv.Stats)
 	if cfg.ownTmp {
 		// Left over by a process that was killed mid-upload.
 		if err := srv.Cleanup(); err != nil {
