@@ -80,13 +80,14 @@ func TestRawAcceptOnCallersListener(t *testing.T) {
 	srv, err := New(Options{TmpPath: t.TempDir()})
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Close() })
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick = time.Hour }) // no handoff, however slow the race detector is
 	served := make(chan bool, 1)
 	l, err := srv.Listen(inherited, func(c *CGI) {
-		served <- onPoller()
+		served <- onPoller(c)
 		c.Print("ok")
 	}, ListenOptions{Threading: true})
 	require.NoError(t, err)
-	_, ok := l.ln.(*rawListener)
+	_, ok := l.ln.(*rawfd.Listener)
 	require.True(t, ok, "the caller's TCP listener is accepted outside Go's netpoller")
 	c, err := net.Dial("tcp", l.Addr().String())
 	require.NoError(t, err)

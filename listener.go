@@ -84,7 +84,7 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 	case net.Listener:
 		// An inherited socket (systemd, a pre-forking parent) is served
 		// like one Listen opened: on Linux, accepted outside Go's netpoller.
-		l.ln = l.wrapRaw(a)
+		l.ln = l.loop.wrap(l, a)
 		l.key = a.Addr().Network() + "/" + a.Addr().String()
 	default:
 		return nil, fmt.Errorf("httpev: Listen: unsupported address type %T", addr)
