@@ -218,6 +218,7 @@ func TestPanicAnswers500(t *testing.T) {
 			resp, body := get(t, base+"/boom")
 			assert.Equal(t, 500, resp.StatusCode)
 			assert.Equal(t, "500 Internal Server Error\n", body)
+			assert.True(t, resp.Close, "the engine's error answers close")
 			_, body = get(t, base+"/")
 			assert.Equal(t, "alive", body)
 		})
