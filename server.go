@@ -76,6 +76,7 @@ type Server struct {
 	stats  serverStats
 
 	defaultHeaders http.Header
+	holdWait       time.Duration // pipeline.go's holdWait; tests lengthen it
 	connSem        *semaphore.Weighted // Options.MaxConns
 	cbSem          *semaphore.Weighted // Options.MaxCallbacks
 
@@ -136,6 +137,7 @@ func New(opts Options) (*Server, error) {
 		attach:    map[*io.Writer]*sync.Mutex{},
 	}
 	s.defaultHeaders = o.Headers.Clone()
+	s.holdWait = holdWait
 	if o.MaxConns > 0 {
 		s.connSem = semaphore.NewWeighted(int64(o.MaxConns))
 	}
