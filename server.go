@@ -76,7 +76,7 @@ type Server struct {
 	stats  serverStats
 
 	defaultHeaders http.Header
-	holdWait       time.Duration // pipeline.go's holdWait; tests lengthen it
+	holdWait       time.Duration       // pipeline.go's holdWait; tests lengthen it
 	connSem        *semaphore.Weighted // Options.MaxConns
 	cbSem          *semaphore.Weighted // Options.MaxCallbacks
 
