@@ -1,11 +1,14 @@
 package httpev
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,4 +58,44 @@ func TestRawAcceptAddresses(t *testing.T) {
 			assert.Equal(t, [5]string{client.IP.String(), strconv.Itoa(client.Port), tc.dial, port, "true"}, got)
 		})
 	}
+}
+
+// TestRawAcceptOnCallersListener: a listener the caller opened (inherited
+// from systemd or a pre-forking parent, net.FileListener) is accepted from
+// outside Go's netpoller like one Listen opens, and its requests are served
+// on the poller.
+func TestRawAcceptOnCallersListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f, err := ln.(*net.TCPListener).File()
+	require.NoError(t, err)
+	inherited, err := net.FileListener(f) // as a worker or a socket-activated service gets it
+	f.Close()
+	ln.Close()
+	require.NoError(t, err)
+	srv, err := New(Options{TmpPath: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Close() })
+	served := make(chan bool, 1)
+	l, err := srv.Listen(inherited, func(c *CGI) {
+		served <- onPoller()
+		c.Print("ok")
+	}, ListenOptions{Threading: true})
+	require.NoError(t, err)
+	_, ok := l.ln.(*rawListener)
+	require.True(t, ok, "the caller's TCP listener is accepted outside Go's netpoller")
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	assert.True(t, <-served, "served on the poller")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+
+	require.NoError(t, srv.Close())
+	_, err = net.DialTimeout("tcp", l.Addr().String(), time.Second)
+	assert.Error(t, err, "Close closes the caller's listener, both descriptors")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/httpev/httpev/internal/http1"
 )
@@ -110,6 +111,16 @@ type bodyReader struct {
 	n   int64 // bytes left, Content-Length bodies
 	eof bool
 	err error
+
+	// broken is set once the body can no longer end cleanly: its framing
+	// failed, it was cut short, a read timed out or failed, or settle had
+	// to leave it unread. It is the one place the rule "a body that did not
+	// end cleanly finishes its connection" is decided: the response head
+	// then says Connection: close (appendHead) and nothing after it is
+	// parsed (keepAlive), whatever the callback read or answered, because
+	// where this body ends and the next request starts is unknown. Set by
+	// whichever goroutine reads the body, read by the connection's.
+	broken atomic.Bool
 }
 
 func newBodyReader(c *conn, q *CGI) *bodyReader {
@@ -155,20 +166,35 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		b.eof = true
 	} else if err != nil {
 		b.err = err
+		b.broken.Store(true)
 	}
 	return n, err
 }
 
-// drain discards what the callback left unread, so the connection can carry
-// another request; it reports false when that would take more than max
-// bytes or fails.
-func (b *bodyReader) drain(max int64) bool {
-	if b.done() {
-		return b.eof
+// settleBody runs once the response is complete, before its head goes out
+// if it has not yet: it discards what the callback left unread, at most
+// maxDrain bytes, so that the head can tell the client whether the
+// connection stays open (net/http does the same). A body that does not
+// reach its clean end here is marked broken; one whose client still waits
+// for 100 Continue is never sent, so it is not waited for either.
+func (c *conn) settleBody(q *CGI) {
+	b := q.body
+	if b == nil || b.done() {
+		return
 	}
-	_, err := io.CopyN(io.Discard, b, max)
-	return b.eof && (err == nil || err == io.EOF)
+	if c.req.Expect100 && !q.continueSent {
+		b.broken.Store(true)
+		return
+	}
+	_, _ = io.CopyN(io.Discard, b, maxDrain)
+	if !b.eof {
+		b.broken.Store(true)
+	}
 }
+
+// bodyBroken reports whether the request's body failed to end cleanly
+// (bodyReader.broken): its connection must not carry another request.
+func (q *CGI) bodyBroken() bool { return q.body != nil && q.body.broken.Load() }
 
 // Body returns the request body for the callback to read as a stream. It is
 // empty for bodies the server parsed itself (urlencoded and multipart

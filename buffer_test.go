@@ -219,6 +219,8 @@ func TestGiveUpHandle(t *testing.T) {
 	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 101, resp.StatusCode)
+	assert.Equal(t, "echo", resp.Header.Get("Upgrade"))
+	assert.Equal(t, []string{"Upgrade"}, resp.Header.Values("Connection"), "a 101 keeps the application's Connection field, alone")
 	line, err := br.ReadString('\n')
 	require.NoError(t, err)
 	assert.Equal(t, "echo: early\n", line, "bytes sent before the hand-over reach the new owner")

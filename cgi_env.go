@@ -1,6 +1,7 @@
 package httpev
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"net/url"
@@ -18,6 +19,12 @@ import (
 // HTTP_* for every header (HTTP_X_REAL_IP for X-Real-IP; repeated headers
 // joined with ", "). It returns "" for an unset variable. Values are
 // computed on demand; Envs builds them all.
+//
+// A header whose name contains '_' (X_Real_IP) has no HTTP_* variable:
+// its CGI name would be the same as that of the '-' spelling, which a
+// proxy in front may have set, so a client could spoof or extend it (Apache
+// and nginx drop such headers for the same reason). Such headers stay
+// readable, under their own names, through RequestHeader.
 func (q *CGI) Env(name string) string {
 	r := &q.cn.req
 	switch name {
@@ -94,6 +101,9 @@ func (q *CGI) Envs() map[string]string {
 		}
 	}
 	for _, h := range q.cn.req.Headers {
+		if bytes.IndexByte(h.Name, '_') >= 0 {
+			continue // see Env
+		}
 		n := "HTTP_" + envHeaderName(h.Name)
 		if _, done := env[n]; !done {
 			env[n] = q.Env(n)
@@ -138,6 +148,8 @@ func (q *CGI) headerByEnvName(h string) string {
 	return out
 }
 
+// envNameEqual reports whether a header's CGI name is env. A name with '_'
+// has none (see Env).
 func envNameEqual(name []byte, env string) bool {
 	if len(name) != len(env) {
 		return false
@@ -145,6 +157,8 @@ func envNameEqual(name []byte, env string) bool {
 	for i, c := range name {
 		e := env[i]
 		switch {
+		case c == '_':
+			return false
 		case c == '-':
 			c = '_'
 		case c >= 'a' && c <= 'z':

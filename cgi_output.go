@@ -173,7 +173,9 @@ func (q *CGI) internalError() {
 		q.resp.abort = true
 		return
 	}
-	q.resp = responseHead{status: 500, header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}}
+	// Closing, as for every error status the engine writes itself: the
+	// callback may have left its body half read (SECURITY.md).
+	q.resp = responseHead{status: 500, header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "Connection": {"close"}}}
 	q.out.data = append(q.out.data[:0], "500 Internal Server Error\n"...)
 	q.out.queued = int64(len(q.out.data))
 }

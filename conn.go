@@ -415,13 +415,7 @@ func (c *conn) serveRequest(q *CGI) bool {
 		}
 		return false
 	}
-	if !c.keepAlive(q) {
-		if q.body != nil && !q.body.done() {
-			c.linger = true // the client may still be sending the rest
-		}
-		return false
-	}
-	return true
+	return c.keepAlive(q)
 }
 
 // runHere runs a Threading-on callback on the connection goroutine, which
@@ -468,18 +462,12 @@ func (c *conn) keepAlive(q *CGI) bool {
 	// keep-alive finds the client perhaps already sending its next
 	// request; serve's idle check (setIdle) closes the connection unless
 	// that request has arrived, which is then answered with close.
-	if q.closeConn || c.req.Close || c.cr.err != nil {
+	c.settleBody(q) // done already when pump sent the end of the response
+	if q.bodyBroken() {
+		c.linger = true // the client may still be sending the rest
 		return false
 	}
-	if q.body != nil && !q.body.done() {
-		if c.req.Expect100 && !q.continueSent {
-			return false // the client is still waiting to be told to send it
-		}
-		if !q.body.drain(maxDrain) {
-			return false
-		}
-	}
-	return true
+	return !q.closeConn && !c.req.Close && c.cr.err == nil
 }
 
 // maxDrain is how much unread body the server discards to keep a
@@ -499,6 +487,10 @@ func (c *conn) pump(q *CGI) error {
 			continue
 		}
 		if fin {
+			// The body is settled before the last piece of the response,
+			// which may carry its head: that head must say whether the
+			// connection stays open (appendHead).
+			c.settleBody(q)
 			// Temp files go before the response ends, so a client that has
 			// the whole answer never sees them on disk.
 			q.removeFiles()

@@ -99,7 +99,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"bad version", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
 		{"chunked not last", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
 		{"unknown coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
-		{"long URL", "GET /" + long + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+		{"long URL", "GET /" + long + long + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
 		{"long header name", "GET / HTTP/1.1\r\nHost: x\r\n" + long + ": 1\r\n\r\n", 431},
 		{"long header value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: " + long + "\r\n\r\n", 431},
 		{"too many headers", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-A: 1\r\n", 101) + "\r\n", 431},
@@ -218,6 +218,7 @@ func TestPanicAnswers500(t *testing.T) {
 			resp, body := get(t, base+"/boom")
 			assert.Equal(t, 500, resp.StatusCode)
 			assert.Equal(t, "500 Internal Server Error\n", body)
+			assert.True(t, resp.Close, "the engine's error answers close")
 			_, body = get(t, base+"/")
 			assert.Equal(t, "alive", body)
 		})

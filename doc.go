@@ -32,6 +32,7 @@
 //	$cgi->{cookies}{name}                    CGI.Cookie(name)
 //	$cgi->{file}{name}                       CGI.File(name)
 //	$cgi->{env}{REQUEST_METHOD}              CGI.Env("REQUEST_METHOD"), CGI.Envs()
+//	                                         (no HTTP_* for a header named with '_': CGI.RequestHeader)
 //	$cgi->header({...})                      CGI.Header(http.Header{...}) ("Status" sets the status)
 //	$cgi->set_cookies({...}, $lifetime)      CGI.SetCookies(map, lifetime)
 //	$cgi->attach(local *STDOUT); print ...   CGI.Attach(&w); fmt.Fprint(w, ...) or CGI.Print

@@ -85,7 +85,9 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 		}
 		l.address = a
 	case net.Listener:
-		l.ln = a
+		// An inherited socket (systemd, a pre-forking parent) is served
+		// like one Listen opened: on Linux, accepted outside Go's netpoller.
+		l.ln = l.wrapRaw(a)
 		l.key = a.Addr().Network() + "/" + a.Addr().String()
 	default:
 		return nil, fmt.Errorf("httpev: Listen: unsupported address type %T", addr)

@@ -32,11 +32,13 @@ type MultipartFile struct {
 
 // Name returns the client's filename made safe to show and to use as a file
 // name: path separators and characters such as \ : < > are replaced with
-// '_', NUL and control characters removed.
+// '_' (a backslash with "__", as HTTP::Server::EV did), NUL and control
+// characters removed; "../.\\..:<>utf8_файл" + NUL + ".jpg" becomes
+// ".._.__..___utf8_файл.jpg".
 func (f *MultipartFile) Name() string { return f.name }
 
-// RawName returns the filename exactly as the client sent it. Never use it
-// as a path.
+// RawName returns the filename exactly as the client sent it, control bytes
+// (NUL included) and path separators too. Never use it as a path.
 func (f *MultipartFile) RawName() string { return f.raw }
 
 // FieldName returns the form field the file was sent in.

@@ -33,7 +33,7 @@ type Options struct {
 
 	// Request-head limits. Overflow answers 414 (URL) or 431 (the others)
 	// and closes the connection.
-	MaxURL         int // request target bytes; default 4096
+	MaxURL         int // request target bytes; default 8192 (RFC 9112 §3 asks for 8000 at least)
 	MaxHeaderName  int // default 4096
 	MaxHeaderValue int // default 4096
 	MaxHeaders     int // default 100
@@ -215,7 +215,7 @@ type ListenOptions struct {
 
 const (
 	defaultTmpPath        = "./upload_tmpfiles/"
-	defaultMaxURL         = 4096
+	defaultMaxURL         = 8 << 10
 	defaultMaxHeaderName  = 4096
 	defaultMaxHeaderValue = 4096
 	defaultMaxHeaders     = 100

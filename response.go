@@ -156,6 +156,9 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	}
 	dst = append(dst, "\r\n"...)
 	var haveType, haveServer, haveDate bool
+	// A 101 hands the connection over (GiveUpHandle): its Connection field
+	// is the application's, and keep-alive no longer applies.
+	upgrade := r.status == http.StatusSwitchingProtocols
 	for k, vs := range r.header {
 		switch {
 		case strings.EqualFold(k, "Content-Type"):
@@ -170,6 +173,9 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 		case strings.EqualFold(k, "Transfer-Encoding"):
 			continue // framing is the server's job
 		case strings.EqualFold(k, "Connection"):
+			if upgrade {
+				break // "Connection: Upgrade" belongs to the 101 (RFC 9110 7.8)
+			}
 			for _, v := range vs {
 				if strings.Contains(strings.ToLower(v), "close") {
 					q.closeConn = true
@@ -214,8 +220,9 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	case frameClose:
 		q.closeConn = true
 	}
-	closing := q.closeConn || req.Close || c.closing.Load()
+	closing := q.closeConn || req.Close || c.closing.Load() || q.bodyBroken()
 	switch {
+	case upgrade:
 	case closing:
 		q.closeConn = true
 		dst = append(dst, "Connection: close\r\n"...)

@@ -88,7 +88,9 @@ func RequestCGI(r *http.Request) *CGI {
 // RequestHeader returns the request's header fields, names in canonical
 // form, values in arrival order: the raw material of the HTTP_* variables,
 // for code that wants an http.Header rather than CGI names. The map is a
-// copy.
+// copy. It is also the only way to read a header whose name contains '_'
+// (X_Real_IP arrives as "X_real_ip"), which has no HTTP_* variable (see
+// CGI.Env).
 func (q *CGI) RequestHeader() http.Header { return q.requestHeader(false) }
 
 // requestHeader builds the header map the way net/http's reader does: the

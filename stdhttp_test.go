@@ -576,6 +576,51 @@ func TestServeHandlerHijack(t *testing.T) {
 	assert.Equal(t, "echo: ping\n", line)
 }
 
+// TestServeHandlerHijackAfter101 is how WebSocket libraries upgrade
+// (coder/websocket, gorilla): headers set, WriteHeader(101), then Hijack,
+// which must send that head before handing the connection over.
+func TestServeHandlerHijackAfter101(t *testing.T) {
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
+			srv, err := httpev.New(httpev.Options{TmpPath: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+			require.NoError(t, err)
+			defer srv.Close()
+			l, err := srv.Listen("127.0.0.1:0", httpev.ServeHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Upgrade", "echo")
+				w.Header().Set("Connection", "Upgrade")
+				w.WriteHeader(http.StatusSwitchingProtocols)
+				nc, rw, err := w.(http.Hijacker).Hijack()
+				if err != nil {
+					return
+				}
+				go func() { // the callback returns; the connection is the handler's
+					defer nc.Close()
+					line, _ := rw.ReadString('\n')
+					_, _ = rw.WriteString("echo: " + line)
+					_ = rw.Flush()
+				}()
+			})), httpev.ListenOptions{Threading: threading})
+			require.NoError(t, err)
+
+			nc, err := net.Dial("tcp", l.Addr().String())
+			require.NoError(t, err)
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+			_, _ = io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+			br := bufio.NewReader(nc)
+			resp, err := http.ReadResponse(br, nil)
+			require.NoError(t, err)
+			assert.Equal(t, 101, resp.StatusCode)
+			assert.Equal(t, "echo", resp.Header.Get("Upgrade"))
+			assert.Equal(t, []string{"Upgrade"}, resp.Header.Values("Connection"))
+			assert.Empty(t, resp.Header.Get("Content-Type"), "a 101 has no body")
+			_, _ = io.WriteString(nc, "ping\n")
+			line, _ := br.ReadString('\n')
+			assert.Equal(t, "echo: ping\n", line)
+		})
+	}
+}
+
 // TestBridgeBothWays runs a net/http mux through ServeHandler inside an
 // HTTPHandler inside net/http: both adapters at once, as a smoke test that
 // each keeps the other's contract.

@@ -33,9 +33,10 @@ func (w *responseWriter) WriteHeader(code int) {
 	if code < 100 || code > 999 {
 		panic(fmt.Sprintf("invalid WriteHeader code %v", code)) // as net/http
 	}
-	if w.status != 0 || w.hijacked || code < 200 {
+	if w.status != 0 || w.hijacked || (code < 200 && code != http.StatusSwitchingProtocols) {
 		return // informational responses cannot be sent by the engine
 	}
+	// 101 is final, as in net/http: Hijack sends it (WebSocket handshakes).
 	w.status = code
 	w.sent = w.header.Clone()
 }
@@ -162,6 +163,9 @@ func (w *responseWriter) EnableFullDuplex() error { return nil }
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.hijacked {
 		return nil, nil, http.ErrHijacked
+	}
+	if w.status != 0 {
+		w.commit(nil) // a status set before Hijack goes out first, as net/http's does
 	}
 	nc, err := w.c.GiveUpHandle()
 	if err != nil {

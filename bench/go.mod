@@ -7,6 +7,7 @@ replace github.com/httpev/httpev => ../
 require (
 	github.com/httpev/httpev v0.0.0-00010101000000-000000000000
 	github.com/jackc/pgx/v5 v5.13.0
+	github.com/stretchr/testify v1.12.1
 	github.com/valyala/fasthttp v1.77.0
 )
 
@@ -18,6 +19,7 @@ require (
 	github.com/molecule-man/go-brrr v1.3.0 // indirect
 	github.com/sourcegraph/conc v0.3.0 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )

@@ -8,6 +8,7 @@ replace github.com/httpev/httpev => ../
 
 require (
 	github.com/chromedp/chromedp v0.23.0
+	github.com/coder/websocket v1.8.15
 	github.com/stretchr/testify v1.12.1
 )
 

@@ -35,7 +35,7 @@ func TestNginxInFront(t *testing.T) {
 	bin := goBuildApp(t)
 	a := startApp(t, bin, "-trusted-proxies", "127.0.0.1")
 	b := startApp(t, bin, "-trusted-proxies", "127.0.0.1")
-	front := startNginx(t, nginx, hostPort(a.base), hostPort(b.base))
+	front := startNginx(t, nginx, frontConf(t, hostPort(a.base), hostPort(b.base)))
 	apps := map[int]*runningApp{a.cmd.Process.Pid: a, b.cmd.Process.Pid: b}
 
 	// The client comes from 127.0.0.2 and nginx from 127.0.0.1, so the
@@ -223,16 +223,22 @@ var nginxRun struct {
 	master int
 }
 
-// startNginx runs nginx with docs/deploy.md's configuration in a temp
-// prefix, in front of the two backends, and returns its base URL. The
-// process group is killed when the test ends, whatever happened.
-func startNginx(t *testing.T, nginx, backendA, backendB string) string {
+// frontConf is docs/deploy.md's nginx configuration in front of the two
+// backends.
+func frontConf(t *testing.T, backendA, backendB string) string {
 	t.Helper()
 	conf := docBlock(t, "nginx-conf")
+	conf = replaceOnce(t, conf, "server 127.0.0.1:8081;", "server "+backendA+";")
+	return replaceOnce(t, conf, "server 127.0.0.1:8082;", "server "+backendB+";")
+}
+
+// startNginx runs nginx with conf (a frontConf) on a free loopback port in
+// a temp prefix and returns its base URL. The process group is killed when
+// the test ends, whatever happened.
+func startNginx(t *testing.T, nginx, conf string) string {
+	t.Helper()
 	port := freePort(t)
 	conf = replaceOnce(t, conf, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port))
-	conf = replaceOnce(t, conf, "server 127.0.0.1:8081;", "server "+backendA+";")
-	conf = replaceOnce(t, conf, "server 127.0.0.1:8082;", "server "+backendB+";")
 
 	prefix := t.TempDir()
 	user := ""

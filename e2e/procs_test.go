@@ -45,7 +45,15 @@ func workerPIDs(out string) map[int]int {
 // the supervisor must stop every process.
 func TestProcsWorkerKilledUnderLoad(t *testing.T) {
 	bin := buildApp(t)
-	app := startApp(t, bin, "-procs", "3")
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
+			killWorkerUnderLoad(t, bin, threading)
+		})
+	}
+}
+
+func killWorkerUnderLoad(t *testing.T, bin string, threading bool) {
+	app := startApp(t, bin, "-procs", "3", fmt.Sprint("-threading=", threading))
 	addr := hostPort(app.base)
 	require.Eventually(t, func() bool { return len(workerPIDs(app.out.String())) == 3 }, 30*time.Second, 20*time.Millisecond,
 		"three workers start")

@@ -186,6 +186,9 @@ func (c *ChunkedReader) readTrailers() error {
 		if err != nil {
 			return err
 		}
+		if forbiddenTrailer(name) {
+			return errTrailerField
+		}
 		c.tbuf = append(append(c.tbuf, name...), value...)
 		c.trailers = append(c.trailers, Header{name, value})
 	}
@@ -280,4 +283,39 @@ func unhex(c byte) byte {
 		return c - 'a' + 10
 	}
 	return c - 'A' + 10
+}
+
+// forbiddenTrailers are the fields RFC 9110 §6.5.1 says a sender must not
+// put in a trailer section because they must be known before the content:
+// framing, routing, request modifiers (controls and conditionals),
+// authentication, response control and content format. Trailers are
+// discarded, so accepting one would be harmless here; refusing it is not
+// for us but for whatever sits in front of or behind us that might merge
+// it into the header section, and it follows net/http's list, extended to
+// the whole of those categories.
+var forbiddenTrailers = []string{
+	// framing, connection and routing
+	"transfer-encoding", "content-length", "trailer", "te", "connection",
+	"keep-alive", "proxy-connection", "upgrade", "host",
+	// request modifiers: controls and conditionals
+	"cache-control", "expect", "max-forwards", "pragma", "range",
+	"if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range",
+	// authentication and state
+	"authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate",
+	"cookie", "set-cookie",
+	// response control
+	"age", "expires", "date", "location", "retry-after", "vary", "warning",
+	// content format
+	"content-type", "content-encoding", "content-range", "content-language", "content-location",
+}
+
+// forbiddenTrailer reports whether a trailer field named name (or spelt
+// with '_' for '-', see aliasFold) is one of forbiddenTrailers.
+func forbiddenTrailer(name []byte) bool {
+	for _, f := range forbiddenTrailers {
+		if aliasFold(name, f) {
+			return true
+		}
+	}
+	return false
 }

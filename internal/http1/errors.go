@@ -41,7 +41,8 @@ var (
 	// ErrTooManyHeaders means more fields than Limits.MaxHeaders (or trailer
 	// fields than ChunkLimits.MaxTrailers) (431).
 	ErrTooManyHeaders = &Error{431, "Request Header Fields Too Large", "too many header fields"}
-	// ErrVersion is a well-formed HTTP version other than 1.0 and 1.1 (505).
+	// ErrVersion is an HTTP version whose major version is not 1 (505);
+	// HTTP/1.2 and later minor versions are served as HTTP/1.1.
 	ErrVersion = &Error{505, "HTTP Version Not Supported", "unsupported HTTP version"}
 	// ErrNotImplemented is a transfer coding other than chunked applied
 	// before the final chunked (we cannot undo it), or a method longer than
@@ -81,6 +82,7 @@ func detail(base *Error, s string) error { return &detailError{base, s} }
 
 var (
 	errBareCR         = detail(ErrMalformed, "CR not followed by LF")
+	errBareLF         = detail(ErrMalformed, "LF not preceded by CR")
 	errLeadingLines   = detail(ErrMalformed, "too many empty lines before the request line")
 	errMethod         = detail(ErrMalformed, "invalid method")
 	errMethodTooLong  = detail(ErrNotImplemented, "method too long")
@@ -99,9 +101,11 @@ var (
 	errHost           = detail(ErrMalformed, "invalid Host")
 	errHostMissing    = detail(ErrMalformed, "HTTP/1.1 request without Host")
 	errHostDup        = detail(ErrMalformed, "more than one Host")
+	errHostEmpty      = detail(ErrMalformed, "empty Host in HTTP/1.1")
+	errFramingAlias   = detail(ErrMalformed, "field name that normalises to a framing field")
 	errContentType    = detail(ErrMalformed, "more than one Content-Type")
 	errContentLength  = detail(ErrMalformed, "invalid Content-Length")
-	errCLConflict     = detail(ErrMalformed, "differing Content-Length values")
+	errCLDup          = detail(ErrMalformed, "more than one Content-Length")
 	errConnection     = detail(ErrMalformed, "invalid Connection")
 	errTE             = detail(ErrMalformed, "invalid Transfer-Encoding")
 	errTEWithCL       = detail(ErrMalformed, "Transfer-Encoding with Content-Length")
@@ -117,4 +121,5 @@ var (
 	errChunkOverhead = detail(ErrMalformed, "chunked encoding carries too much non-data")
 	errTrailerLarge  = detail(ErrHeaderTooLarge, "trailer section too large")
 	errTrailerCount  = detail(ErrTooManyHeaders, "more than MaxTrailers trailer fields")
+	errTrailerField  = detail(ErrMalformed, "field not allowed in a trailer section")
 )

@@ -7,6 +7,7 @@ import "bytes"
 // RFC 9112 §6 decides framing from the combination, not field by field.
 type fieldState struct {
 	hosts       int
+	hostEmpty   bool
 	contentType bool
 	clSeen      bool
 	teSeen      bool
@@ -30,6 +31,7 @@ func (r *Request) noteField(st *fieldState, name, value []byte) error {
 			if !validHost(value, false) {
 				return errHost
 			}
+			st.hostEmpty = len(value) == 0
 			if r.Host == nil { // an absolute-form or CONNECT target wins
 				r.Host = value
 			}
@@ -54,23 +56,49 @@ func (r *Request) noteField(st *fieldState, name, value []byte) error {
 		}
 	case 14:
 		if equalFold(name, "content-length") {
+			// One Content-Length field with one value: RFC 9112 §6.3 lets a
+			// recipient reject a repeated field or a list even of equal
+			// values, and a front end may have picked another one.
+			if st.clSeen {
+				return errCLDup
+			}
 			n, err := parseContentLength(value)
 			if err != nil {
 				return err
 			}
-			if st.clSeen && n != r.ContentLength {
-				return errCLConflict
-			}
 			st.clSeen = true
 			r.ContentLength = n
+		} else if aliasFold(name, "content-length") {
+			return errFramingAlias
 		}
 	case 17:
 		if equalFold(name, "transfer-encoding") {
 			st.teSeen = true
 			return st.transferEncoding(value)
+		} else if aliasFold(name, "transfer-encoding") {
+			return errFramingAlias
 		}
 	}
 	return nil
+}
+
+// aliasFold reports whether name is lower (a field name with '-') spelt
+// with '_' for some '-', in any case: Content_Length. A proxy or CGI gateway
+// that maps '_' to '-' reads such a field as framing; we never do, so the
+// request means two things and is refused.
+func aliasFold(name []byte, lower string) bool {
+	if len(name) != len(lower) {
+		return false
+	}
+	for i, c := range name {
+		l := lower[i]
+		switch {
+		case c == '_' && l == '-':
+		case c|0x20 != l: // '-' and digits are unchanged by |0x20
+			return false
+		}
+	}
+	return true
 }
 
 // finish applies the rules that need the whole head.
@@ -78,6 +106,12 @@ func (r *Request) finish(st *fieldState) error {
 	http11 := r.Minor == 1
 	if http11 && st.hosts == 0 {
 		return errHostMissing // RFC 9112 §3.2
+	}
+	if http11 && st.hostEmpty {
+		// RFC 9112 §3.2 allows an empty Host only for a target URI without
+		// an authority, which no request to an origin server has; proxies
+		// disagree on what an empty one routes to.
+		return errHostEmpty
 	}
 	if st.teSeen {
 		// RFC 9112 §6.1 and §6.3: Transfer-Encoding in HTTP/1.0 or next to
@@ -181,28 +215,20 @@ func (st *fieldState) transferEncoding(v []byte) error {
 	return nil
 }
 
-// parseContentLength parses 1*DIGIT, or a list of identical such values
-// (RFC 9110 §8.6: a recipient may accept duplicates an intermediary made).
-// Values that do not fit in an int64 with room to spare are refused.
+// parseContentLength parses 1*DIGIT. A list, even of identical values
+// (RFC 9110 §8.6 lets a recipient accept one that an intermediary made), is
+// refused: RFC 9112 §6.3 allows that, and peers refuse it too. Values that
+// do not fit in an int64 with room to spare are refused.
 func parseContentLength(v []byte) (int64, error) {
-	n := int64(-1)
-	for e, rest := nextElement(v); ; e, rest = nextElement(rest) {
-		if len(e) == 0 {
+	if len(v) == 0 {
+		return 0, errContentLength
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' || n > (1<<63-1-9)/10 {
 			return 0, errContentLength
 		}
-		var m int64
-		for _, c := range e {
-			if c < '0' || c > '9' || m > (1<<63-1-9)/10 {
-				return 0, errContentLength
-			}
-			m = m*10 + int64(c-'0')
-		}
-		if n >= 0 && m != n {
-			return 0, errCLConflict
-		}
-		n = m
-		if rest == nil {
-			return n, nil
-		}
+		n = n*10 + int64(c-'0')
 	}
+	return n, nil
 }

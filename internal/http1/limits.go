@@ -4,7 +4,7 @@ package http1
 // field. They admit any real browser or API client while keeping what one
 // connection can make the server buffer to 64 KiB of head.
 const (
-	DefaultMaxURL          = 4096
+	DefaultMaxURL          = 8 << 10 // RFC 9112 §3: support request lines of 8000 octets at least
 	DefaultMaxHeaderName   = 4096
 	DefaultMaxHeaderValue  = 4096
 	DefaultMaxHeaders      = 100

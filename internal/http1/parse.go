@@ -1,5 +1,8 @@
 package http1
 
+// proto11 is the Proto of a request sent as HTTP/1.2 or later (read only).
+var proto11 = []byte("HTTP/1.1")
+
 // maxLeadingEmpty is how many empty lines may precede a request line. RFC
 // 9112 §2.2 asks servers to ignore "at least one"; clients that send extra
 // CRLFs after a body send one or two.
@@ -89,13 +92,15 @@ func skipEmptyLines(b []byte) (int, error) {
 	return 0, errLeadingLines
 }
 
-// lineEnd consumes the CRLF or bare LF at b[i] and returns the next index.
-// A bare LF is accepted as RFC 9112 §2.2 allows; a CR not followed by LF is
-// rejected, since other parsers may treat it as a line end (smuggling).
+// lineEnd consumes the CRLF at b[i] and returns the next index. A bare LF
+// is refused although RFC 9112 §2.2 lets a recipient accept one: a front end
+// that does not split there reads "Dummy: x\nContent-Length: 5" as one
+// field, so honouring the hidden one is a desync. A CR not followed by LF is
+// refused too, since other parsers may treat it as a line end.
 func lineEnd(b []byte, i int) (int, error) {
 	switch {
 	case b[i] == '\n':
-		return i + 1, nil
+		return 0, errBareLF
 	case b[i] != '\r':
 		return 0, errRequestLine
 	case i+1 >= len(b):
@@ -142,19 +147,23 @@ func (r *Request) parseRequestLine(b []byte, i int, l *Limits) (int, error) {
 	i++
 
 	// "HTTP/" DIGIT "." DIGIT, checked against as much as has arrived so
-	// garbage is refused before its line ends.
-	const proto = "HTTP/0.0"
+	// garbage, or a major version other than 1, is refused before its line
+	// ends rather than after the timeout.
+	const proto = "HTTP/1.0"
 	start = i
 	for k := 0; k < len(proto); k++ {
 		if i+k >= len(b) {
 			return 0, ErrIncomplete
 		}
 		c := b[i+k]
-		if proto[k] == '0' {
+		switch {
+		case k == 5 && c >= '0' && c <= '9' && c != '1':
+			return 0, ErrVersion
+		case proto[k] == '0':
 			if c < '0' || c > '9' {
 				return 0, errProto
 			}
-		} else if c != proto[k] {
+		case c != proto[k]:
 			return 0, errProto
 		}
 	}
@@ -170,9 +179,11 @@ func (r *Request) parseRequestLine(b []byte, i int, l *Limits) (int, error) {
 		return 0, err
 	}
 	r.Proto = b[start:i]
-	r.Major, r.Minor = int(b[start+5]-'0'), int(b[start+7]-'0')
-	if r.Major != 1 || r.Minor > 1 {
-		return 0, ErrVersion
+	r.Major, r.Minor = 1, int(b[start+7]-'0')
+	if r.Minor > 1 {
+		// RFC 9110 §2.5: a later minor version is processed as the highest
+		// one we implement, and the rest of the server sees that one.
+		r.Minor, r.Proto = 1, proto11
 	}
 	return end, nil
 }

@@ -57,7 +57,10 @@ type partAlloc struct {
 // net/textproto does). Field names must be tokens, though like net/textproto
 // the parser tolerates spaces in them ("Name : value" keeps the name
 // "Name ", so it is not Content-Disposition); values may not hold control
-// bytes other than tab.
+// bytes other than tab, except the quoted filename parameter of
+// Content-Disposition: part headers do not frame the HTTP message, and
+// clients send names with control bytes, NUL included, which HTTP::Server::EV
+// accepted (SafeFileName removes them; Part.FileName keeps them).
 func parseHeader(block []byte, n int) (*Part, error) {
 	pa := new(partAlloc)
 	part := &pa.part
@@ -67,12 +70,19 @@ func parseHeader(block []byte, n int) (*Part, error) {
 		part.Header = make([][2]string, 0, n)
 	}
 	s := string(block) // names and values are substrings of this one copy
+	var ctlErr error   // a control byte in the first Content-Disposition line, pending
+	haveDispLine := false
 	for s != "" {
 		line, rest, _ := strings.Cut(s, "\n")
 		s = rest
 		line = strings.TrimSuffix(line, "\r")
 		if err := checkValue(line); err != nil {
-			return nil, err
+			// Allowed in a filename only, checked once the field is parsed.
+			name, _, _ := strings.Cut(line, ":")
+			if !strings.EqualFold(name, "Content-Disposition") || ctlErr != nil || haveDispLine {
+				return nil, err
+			}
+			ctlErr = err
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if len(part.Header) == 0 {
@@ -86,6 +96,7 @@ func parseHeader(block []byte, n int) (*Part, error) {
 		if !ok || !isToken(name, isLaxFieldNameChar) {
 			return nil, fmt.Errorf("%w: bad part header line %q", ErrMalformed, line)
 		}
+		haveDispLine = haveDispLine || strings.EqualFold(name, "Content-Disposition")
 		part.Header = append(part.Header, [2]string{name, trimBlanks(value)})
 	}
 
@@ -100,14 +111,31 @@ func parseHeader(block []byte, n int) (*Part, error) {
 		}
 	}
 	if haveDisp {
-		if d, ok := parseDisposition(disp); ok {
+		d, ok := parseDisposition(disp)
+		if ctlErr != nil && !(ok && countCTL(disp) == countCTL(d.filename)) {
+			return nil, ctlErr
+		}
+		if ok {
 			if d.formData {
 				part.Name = d.name
 			}
 			part.FileName, part.IsFile = d.filename, d.isFile
 		}
+	} else if ctlErr != nil {
+		return nil, ctlErr
 	}
 	return part, nil
+}
+
+// countCTL counts the control bytes other than tab.
+func countCTL(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			n++
+		}
+	}
+	return n
 }
 
 // checkValue rejects control bytes other than tab, like net/textproto.

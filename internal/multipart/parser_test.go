@@ -157,6 +157,31 @@ func TestParseRawBodies(t *testing.T) {
 	}
 }
 
+// The seed's upload test: a filename with control bytes, NUL included, as
+// raw bytes on the wire, with the backslash sent bare or escaped as Perl's
+// HTTP::Request::Common and Go's multipart.Writer escape it. FileName keeps
+// the bytes; SafeFileName gives the seed's expected name.
+func TestFileNameWithControlBytes(t *testing.T) {
+	const b = testBoundary
+	raw := "../.\\..:<>utf8_файл\x00.jpg"
+	for _, quoted := range []string{raw, strings.ReplaceAll(raw, "\\", "\\\\"), "\x01\x1f\x7f" + raw} {
+		body := "--" + b + "\r\nContent-Disposition: form-data; name=\"f\"; filename=\"" + quoted + "\"\r\n" +
+			"Content-Type: image/jpeg\r\n\r\nJPEG\r\n--" + b + "--\r\n"
+		for _, chunk := range []int{1, 7, len(body)} {
+			got, err := parseChunks([]byte(body), b, Limits{}, chunk)
+			require.NoError(t, err, "chunk %d", chunk)
+			require.Len(t, got, 1)
+			want := raw
+			if quoted[0] == '\x01' {
+				want = "\x01\x1f\x7f" + raw
+			}
+			require.Equal(t, want, got[0].FileName, "raw name kept")
+			require.Equal(t, ".._.__..___utf8_файл.jpg", SafeFileName(got[0].FileName))
+			require.Equal(t, "f", got[0].Name)
+		}
+	}
+}
+
 func TestParseHeaderFields(t *testing.T) {
 	body := "--B\r\nContent-Disposition: form-data; name=a\r\nX-Folded: one\r\n two \r\n\tthree\r\nX-Empty:\r\n\r\n\r\n--B--"
 	r := new(recorder)
@@ -198,6 +223,10 @@ func TestParseErrors(t *testing.T) {
 		{"header name empty", "--" + b + "\r\n: v\r\n\r\n\r\n--" + b + "--", Limits{}, ErrMalformed},
 		{"header starts with continuation", "--" + b + "\r\n x: v\r\n\r\n\r\n--" + b + "--", Limits{}, ErrMalformed},
 		{"control byte in header", "--" + b + "\r\nX: a\x00b\r\n\r\n\r\n--" + b + "--", Limits{}, ErrMalformed},
+		{"control byte in field name parameter", "--" + b + "\r\nContent-Disposition: form-data; name=\"a\x00\"; filename=\"f\"\r\n\r\n\r\n--" + b + "--", Limits{}, ErrMalformed},
+		{"control byte outside quotes", "--" + b + "\r\nContent-Disposition: form-data; name=a;\x0bfilename=\"f\x00\"\r\n\r\n\r\n--" + b + "--", Limits{}, ErrMalformed},
+		{"control byte in unquoted filename", "--" + b + "\r\nContent-Disposition: form-data; name=a; filename=f\x00\r\n\r\n\r\n--" + b + "--", Limits{}, ErrMalformed},
+		{"control byte in a second disposition", "--" + b + "\r\nContent-Disposition: form-data; name=a\r\nContent-Disposition: form-data; filename=\"\x00\"\r\n\r\n\r\n--" + b + "--", Limits{}, ErrMalformed},
 		{"header too long", "--" + b + "\r\nX: " + strings.Repeat("v", 100) + "\r\n\r\n\r\n--" + b + "--", Limits{MaxHeaderBytes: 50}, ErrHeaderTooLarge},
 		{"header never ends", "--" + b + "\r\nX: " + strings.Repeat("v", 100), Limits{MaxHeaderBytes: 50}, ErrHeaderTooLarge},
 		{"too many headers", "--" + b + "\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n\r\n--" + b + "--", Limits{MaxHeaders: 2}, ErrHeaderTooLarge},

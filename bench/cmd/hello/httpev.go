@@ -129,7 +129,14 @@ func (s *httpevServer) forget(c *httpev.CGI) {
 
 // reply answers a TechEmpower route.
 func (s *httpevServer) reply(c *httpev.CGI, r route, queries string) {
-	ctype, body, err := s.db.answer(c.Context(), r, queries)
+	// The request's Context ends when the client leaves, so an abandoned
+	// query stops; asking for it starts watching the socket, which only
+	// the database routes need.
+	ctx := context.Background()
+	if r.usesDB() {
+		ctx = c.Context()
+	}
+	ctype, body, err := s.db.answer(ctx, r, queries)
 	if err != nil {
 		c.Header(http.Header{"Status": {"500"}, "Content-Type": {ctText}})
 		c.WriteString(err.Error())

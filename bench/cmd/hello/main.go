@@ -61,26 +61,9 @@ func main() {
 	}
 	defer d.close()
 
-	var s server
-	switch *kind {
-	case "httpev":
-		s = &httpevServer{threading: true, tmp: *tmp, db: d}
-	case "httpev-serial":
-		s = &httpevServer{threading: false, tmp: *tmp, db: d}
-	case "httpev-handler":
-		s = &httpevHandlerServer{nh: &netHTTPServer{tmp: *tmp, db: d}}
-	case "httpev-nopark": // httpev with Options.NoIdlePark, to compare
-		s = &httpevServer{threading: true, noPark: true, tmp: *tmp, db: d}
-	case "nethttp":
-		s = &netHTTPServer{tmp: *tmp, db: d}
-	case "fasthttp":
-		s = &fastHTTPServer{stream: true, tmp: *tmp, db: d}
-	case "fasthttp-form":
-		s = &fastHTTPServer{stream: false, tmp: *tmp, db: d}
-	case "floor": // the GET figures' floor: see floor.go
-		s = floorServer{}
-	default:
-		log.Fatalf("hello: unknown -server %q", *kind)
+	s, err := newServer(*kind, *tmp, d)
+	if err != nil {
+		log.Fatal(err)
 	}
 
 	if *cpuProfile != "" {
@@ -138,4 +121,27 @@ func writeHeapProfile(path string) {
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		log.Print(err)
 	}
+}
+
+// newServer returns the server of one library (the -server names).
+func newServer(kind, tmp string, d *db) (server, error) {
+	switch kind {
+	case "httpev":
+		return &httpevServer{threading: true, tmp: tmp, db: d}, nil
+	case "httpev-serial":
+		return &httpevServer{threading: false, tmp: tmp, db: d}, nil
+	case "httpev-handler":
+		return &httpevHandlerServer{nh: &netHTTPServer{tmp: tmp, db: d}}, nil
+	case "httpev-nopark": // httpev with Options.NoIdlePark, to compare
+		return &httpevServer{threading: true, noPark: true, tmp: tmp, db: d}, nil
+	case "nethttp":
+		return &netHTTPServer{tmp: tmp, db: d}, nil
+	case "fasthttp":
+		return &fastHTTPServer{stream: true, tmp: tmp, db: d}, nil
+	case "fasthttp-form":
+		return &fastHTTPServer{stream: false, tmp: tmp, db: d}, nil
+	case "floor": // the GET figures' floor: see floor.go
+		return floorServer{}, nil
+	}
+	return nil, fmt.Errorf("hello: unknown -server %q", kind)
 }

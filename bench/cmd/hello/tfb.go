@@ -279,6 +279,9 @@ func routeOf(path string) route {
 // the routes a Threading-off callback hands to a goroutine.
 func (r route) blocks() bool { return r >= rDB }
 
+// usesDB reports whether the route queries the database.
+func (r route) usesDB() bool { return r >= rDB && r <= rUpdates }
+
 // Content types of the answers.
 const (
 	ctText = "text/plain"
