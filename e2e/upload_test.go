@@ -118,7 +118,7 @@ func uploadInBrowser(t *testing.T, bin string, threading, screenshot bool) {
 	app.interrupt(t)
 	assert.Empty(t, dirNames(t, app.tmp), "temp dir is empty after shutdown")
 	saved := dirNames(t, app.dir)
-	assert.ElementsMatch(t, []string{"photo.jpg", "notes.txt"}, saved)
+	assert.ElementsMatch(t, []string{".sha256", "photo.jpg", "notes.txt"}, saved, "the files, and their hashes kept beside them")
 }
 
 // browser starts headless Chromium with a fresh profile and returns a

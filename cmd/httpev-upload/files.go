@@ -25,15 +25,21 @@ import (
 type fileInfo struct {
 	Name   string    `json:"name"`
 	Size   int64     `json:"size"`
-	SHA256 string    `json:"sha256"` // "" for files found on disk at start, whose hash was never seen
+	SHA256 string    `json:"sha256"` // "" for files this app did not save, whose hash was never seen
 	Time   time.Time `json:"time"`
 	URL    string    `json:"url"`
+
+	saved time.Time // when this process saved it (zero if found on disk)
 }
 
 // store is the upload directory and the catalog of its files. The catalog
-// is the source of truth for listing and serving, so a request never lists
-// a directory on the loop goroutine, and nothing outside it (the temp
-// directory, dotfiles, symlinks) can be downloaded or deleted.
+// is what listing and serving go by, so nothing outside it (the temp
+// directory, dotfiles, symlinks) can be downloaded or deleted. Other
+// processes may write the directory too (the workers of -procs, instances
+// behind a proxy sharing it), so the catalog is refreshed from the
+// directory, off the loop goroutine, before a list and when a name is not
+// in it; each saved file's SHA-256 is kept beside it in sumDirName, where
+// the other processes, and this one after a restart, find it.
 type store struct {
 	dir  string
 	root *os.Root // opens and removes stay inside dir, whatever a name holds
@@ -42,10 +48,14 @@ type store struct {
 	files map[string]fileInfo
 }
 
+// sumDirName holds one small file per saved file, its SHA-256 in hex. The
+// leading dot keeps it out of the list and out of reach of downloads.
+const sumDirName = ".sha256"
+
 // openStore creates dir if needed and catalogs the regular files already
-// in it (their SHA-256 unknown: hashes are only computed on the way in).
+// in it (with their SHA-256 when this app saved them).
 func openStore(dir string) (*store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, sumDirName), 0o755); err != nil {
 		return nil, fmt.Errorf("upload directory: %w", err)
 	}
 	root, err := os.OpenRoot(dir)
@@ -53,19 +63,74 @@ func openStore(dir string) (*store, error) {
 		return nil, fmt.Errorf("upload directory: %w", err)
 	}
 	s := &store{dir: dir, root: root, files: map[string]fileInfo{}}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if err := s.refresh(); err != nil {
+		root.Close()
 		return nil, fmt.Errorf("upload directory: %w", err)
 	}
+	return s, nil
+}
+
+// refresh makes the catalog what the directory holds. It reads the disk,
+// so it runs off the loop goroutine. An entry keeps its known hash while
+// its size is unchanged; entries this process saved while the directory
+// was being read are kept as saved.
+func (s *store) refresh() error {
+	start := time.Now()
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	fresh := make(map[string]fileInfo, len(entries))
 	for _, e := range entries {
 		if !e.Type().IsRegular() || validName(e.Name()) != nil {
 			continue
 		}
 		if st, err := e.Info(); err == nil {
-			s.files[e.Name()] = newInfo(e.Name(), st.Size(), "", st.ModTime())
+			fresh[e.Name()] = newInfo(e.Name(), st.Size(), "", st.ModTime())
 		}
 	}
-	return s, nil
+	var unknown []string
+	s.mu.Lock()
+	for name, f := range fresh {
+		if cur, ok := s.files[name]; ok && cur.SHA256 != "" && cur.Size == f.Size {
+			fresh[name] = cur
+		} else {
+			unknown = append(unknown, name)
+		}
+	}
+	for name, f := range s.files {
+		if f.saved.After(start) {
+			fresh[name] = f
+		}
+	}
+	s.files = fresh
+	s.mu.Unlock()
+	for _, name := range unknown {
+		sum, err := s.root.ReadFile(filepath.Join(sumDirName, name))
+		if err != nil || len(sum) != 64 {
+			continue // not saved by this app, or its hash not written yet
+		}
+		s.mu.Lock()
+		if f, ok := s.files[name]; ok && f.SHA256 == "" {
+			f.SHA256 = string(sum)
+			s.files[name] = f
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// lookup is get, refreshing the catalog first when name is not in it (a
+// file another process saved). It reads the disk on a miss, so it runs off
+// the loop goroutine.
+func (s *store) lookup(name string) (fileInfo, bool) {
+	if f, ok := s.get(name); ok {
+		return f, true
+	}
+	if err := s.refresh(); err != nil {
+		return fileInfo{}, false
+	}
+	return s.get(name)
 }
 
 // newInfo fills in what follows from the name: the URL, escaped so any
@@ -113,6 +178,11 @@ func (s *store) save(f *httpev.MultipartFile, sum string) (fileInfo, error) {
 		return fileInfo{}, err
 	}
 	info := newInfo(name, f.Size(), sum, time.Now())
+	info.saved = time.Now()
+	if sum != "" {
+		// Best effort: without it the hash is only unknown to the others.
+		_ = s.root.WriteFile(filepath.Join(sumDirName, name), []byte(sum), 0o644)
+	}
 	s.mu.Lock()
 	s.files[name] = info
 	s.mu.Unlock()
@@ -138,12 +208,13 @@ func (s *store) claim(base string) (string, error) {
 // remove deletes a cataloged file; a name outside the catalog is
 // ErrNotExist even if such a file is on disk.
 func (s *store) remove(name string) error {
-	if _, ok := s.get(name); !ok {
+	if _, ok := s.lookup(name); !ok {
 		return fs.ErrNotExist
 	}
 	if err := s.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	_ = s.root.Remove(filepath.Join(sumDirName, name))
 	s.mu.Lock()
 	delete(s.files, name)
 	s.mu.Unlock()
@@ -219,9 +290,14 @@ func nameFromPath(c *httpev.CGI) (string, error) {
 	return name, validName(name)
 }
 
-// list answers GET /files.
+// list answers GET /files, with what the directory holds now.
 func (a *app) list(c *httpev.CGI) {
-	writeJSON(c, http.StatusOK, map[string]any{"files": a.store.list()})
+	a.offLoop(c, func() {
+		if err := a.store.refresh(); err != nil {
+			a.log.Error("reading the upload directory", "err", err)
+		}
+		writeJSON(c, http.StatusOK, map[string]any{"files": a.store.list()})
+	})
 }
 
 // upload answers POST /files: the body has already been received, files
@@ -283,11 +359,13 @@ func (a *app) download(c *httpev.CGI) {
 		writeError(c, http.StatusBadRequest, "bad file name")
 		return
 	}
-	if _, ok := a.store.get(name); !ok {
-		writeError(c, http.StatusNotFound, "no such file")
-		return
-	}
-	a.offLoop(c, func() { a.sendFile(c, name) })
+	a.offLoop(c, func() {
+		if _, ok := a.store.lookup(name); !ok {
+			writeError(c, http.StatusNotFound, "no such file")
+			return
+		}
+		a.sendFile(c, name)
+	})
 }
 
 // sendChunk is how much of a download is read per step; two steps are

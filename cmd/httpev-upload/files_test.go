@@ -219,5 +219,47 @@ func TestDefaultTmpDir(t *testing.T) {
 	assert.Equal(t, "x.bin", files[0].Name)
 	require.NoError(t, app.stop())
 	assert.Empty(t, dirNames(t, filepath.Join(dir, ".tmp")))
-	assert.Equal(t, []string{".tmp", "x.bin"}, dirNames(t, dir))
+	assert.Equal(t, []string{".sha256", ".tmp", "x.bin"}, dirNames(t, dir))
+}
+
+// TestSharedDirectory: two instances on one -dir (the workers of -procs,
+// or instances behind a proxy) each list, serve and delete what the other
+// saved, with its SHA-256; and a restarted instance still knows the hashes.
+func TestSharedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	a := startApp(t, "-dir", dir)
+	b := startApp(t, "-dir", dir)
+	data := randomBytes(t, 200<<10)
+	saved := upload(t, a.base, "", part{field: "file", name: "shared.bin", data: data})
+	require.Len(t, saved, 1)
+
+	listed := list(t, b.base)
+	require.Len(t, listed, 1, "the other instance lists the file")
+	assert.Equal(t, "shared.bin", listed[0].Name)
+	assert.Equal(t, sha(data), listed[0].SHA256, "with the hash its saver computed")
+	status, _, body := do(t, newRequest(t, "GET", b.base+"/files/shared.bin", nil))
+	require.Equal(t, http.StatusOK, status)
+	assert.True(t, bytes.Equal(data, body))
+
+	// Found on disk by a fresh instance: the hash is still known.
+	c := startApp(t, "-dir", dir)
+	listed = list(t, c.base)
+	require.Len(t, listed, 1)
+	assert.Equal(t, sha(data), listed[0].SHA256, "the hash survives a restart")
+
+	// Deleted through b: gone for a, hash included.
+	status, _, _ = do(t, newRequest(t, "DELETE", b.base+"/files/shared.bin", nil))
+	require.Equal(t, http.StatusNoContent, status)
+	assert.Empty(t, list(t, a.base))
+	status, _, _ = do(t, newRequest(t, "GET", a.base+"/files/shared.bin", nil))
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Empty(t, dirNames(t, filepath.Join(dir, sumDirName)), "the hash went with the file")
+
+	// Hidden files stay out of reach, also after a refresh.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".secret"), []byte("x"), 0o600))
+	assert.Empty(t, list(t, a.base))
+	status, _, _ = do(t, newRequest(t, "GET", a.base+"/files/.secret", nil))
+	assert.Equal(t, http.StatusBadRequest, status)
+	status, _, _ = do(t, newRequest(t, "GET", a.base+"/files/.sha256", nil))
+	assert.Equal(t, http.StatusBadRequest, status)
 }

@@ -288,7 +288,7 @@ func TestClientsThatLeave(t *testing.T) {
 			require.NoError(t, app.stop())
 			assert.Less(t, time.Since(start), 5*time.Second, "nothing held the shutdown up")
 			assert.Equal(t, "bye", lastEvent(t, events))
-			assert.Equal(t, []string{"big.bin"}, dirNames(t, app.dir))
+			assert.Equal(t, []string{".sha256", "big.bin"}, dirNames(t, app.dir))
 		})
 	}
 }
