@@ -372,37 +372,47 @@ func nilIfEmpty(s []string) []string {
 }
 
 // TestFramingSmuggledThroughServeHandler checks the net/http adapter: a
-// handler that reads r.Body, gets the framing error and answers 400 still
-// finishes the connection.
+// handler that reads r.Body, gets the framing error and answers 400, and
+// one that never reads it and answers 200, still finish the connection.
 func TestFramingSmuggledThroughServeHandler(t *testing.T) {
 	for _, threading := range []bool{false, true} {
-		t.Run(fmt.Sprintf("threading=%v", threading), func(t *testing.T) {
-			var mu sync.Mutex
-			var paths []string
-			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				paths = append(paths, r.URL.Path)
-				mu.Unlock()
-				if _, err := io.ReadAll(r.Body); err != nil {
-					http.Error(w, "bad body", http.StatusBadRequest)
-					return
+		for _, read := range []bool{true, false} {
+			t.Run(fmt.Sprintf("threading=%v/read=%v", threading, read), func(t *testing.T) {
+				var mu sync.Mutex
+				var paths []string
+				h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					paths = append(paths, r.URL.Path)
+					mu.Unlock()
+					if !read {
+						fmt.Fprintln(w, "ok")
+						return
+					}
+					if _, err := io.ReadAll(r.Body); err != nil {
+						http.Error(w, "bad body", http.StatusBadRequest)
+						return
+					}
+					fmt.Fprintln(w, "ok")
+				})
+				_, l, _ := testServer(t, Options{}, ListenOptions{Threading: threading}, ServeHandler(h))
+				for _, body := range []string{"23 \r\n" + smuggled + "\r\n0\r\n\r\n", "5\r\nhello" + smuggled + "\r\n0\r\n\r\n"} {
+					nc, br := rawConn(t, l)
+					_, err := io.WriteString(nc, chunked(body)+nextReq)
+					require.NoError(t, err)
+					resp, _ := readResponse(t, br, "POST")
+					if read {
+						assert.Equal(t, 400, resp.StatusCode)
+					} else {
+						assert.Equal(t, 200, resp.StatusCode)
+					}
+					assert.True(t, resp.Close)
+					expectClosed(t, br)
 				}
-				fmt.Fprintln(w, "ok")
+				mu.Lock()
+				assert.Equal(t, []string{"/up", "/up"}, paths)
+				mu.Unlock()
 			})
-			_, l, _ := testServer(t, Options{}, ListenOptions{Threading: threading}, ServeHandler(h))
-			for _, body := range []string{"23 \r\n" + smuggled + "\r\n0\r\n\r\n", "5\r\nhello" + smuggled + "\r\n0\r\n\r\n"} {
-				nc, br := rawConn(t, l)
-				_, err := io.WriteString(nc, chunked(body)+nextReq)
-				require.NoError(t, err)
-				resp, _ := readResponse(t, br, "POST")
-				assert.Equal(t, 400, resp.StatusCode)
-				assert.True(t, resp.Close)
-				expectClosed(t, br)
-			}
-			mu.Lock()
-			assert.Equal(t, []string{"/up", "/up"}, paths)
-			mu.Unlock()
-		})
+		}
 	}
 }
 
