@@ -36,7 +36,6 @@ type CGI struct {
 	post      []form.Pair
 	parsedCk  bool
 	cookies   []form.Pair
-	postRaw   []byte
 	files     []*MultipartFile
 
 	body         *bodyReader   // request body left on the socket, if any
@@ -126,7 +125,7 @@ func (q *CGI) callCallback() (rec *panics.Recovered) {
 // on so that a client that vanished without closing is noticed too.
 func (q *CGI) Keep() {
 	q.kept.Store(true)
-	q.cn.srv.park.letGo(q.cn) // first: what follows may hand the socket to Go
+	q.cn.srv.ev.keep(q.cn) // first: what follows may hand the socket to Go
 	q.cn.probeKeepAlive()
 	q.watchClient()
 }

@@ -41,11 +41,13 @@ type connReader struct {
 	// background read, for noticing a client that goes away while its
 	// request is being answered
 	bgMu      sync.Mutex
-	bgRunning bool
-	bgDone    chan struct{}
-	bgByte    [1]byte
-	bgHave    bool
-	bgErr     error
+	bgRunning bool          // guarded by bgMu
+	bgDone    chan struct{} // guarded by bgMu
+	// Written by the background read, read by the connection's goroutine
+	// once bgDone is closed (or before one starts).
+	bgByte [1]byte
+	bgHave bool
+	bgErr  error
 }
 
 func (cr *connReader) buffered() int { return cr.w - cr.r }
@@ -159,13 +161,14 @@ func (cr *connReader) ReadLine(max int) ([]byte, error) {
 // (a pipelined request) is kept for the next fill.
 func (cr *connReader) startBackgroundRead(onGone func()) {
 	cr.bgMu.Lock()
-	defer cr.bgMu.Unlock()
 	if cr.bgRunning || cr.err != nil || cr.bgHave || cr.buffered() > 0 {
+		cr.bgMu.Unlock()
 		return
 	}
 	cr.bgRunning = true
 	cr.bgDone = make(chan struct{})
 	_ = cr.conn.SetReadDeadline(time.Time{})
+	cr.bgMu.Unlock() // abortBackgroundRead waits for bgDone: it is set
 	go func() {
 		defer close(cr.bgDone)
 		n, err := cr.conn.Read(cr.bgByte[:])

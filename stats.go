@@ -172,7 +172,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	st.ConnsOpen = len(s.conns)
 	s.mu.Unlock()
-	st.ConnsResident, st.ConnsParked = s.park.counts()
+	st.ConnsResident, st.ConnsParked = s.ev.counts()
 	st.ConnsOnGoroutines = max(0, st.ConnsOpen-st.ConnsResident-st.ConnsParked)
 	st.UploadsInFlight = int(s.stats.uploads.Load())
 	s.stats.filesMu.Lock()
