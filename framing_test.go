@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,8 +190,13 @@ func framingRows() []framingRow {
 // first and answers 400 if that fails, as cmd/httpev-upload's /echo does
 // (and, as /echo, it says nothing about the connection).
 type framingServer struct {
+	srv  *Server
 	mu   sync.Mutex
 	seen map[string][]string
+	// onPoller is the most connections seen resident in or parked on the
+	// Linux poller after a row's idle pause: evidence the poller-on modes
+	// did use it and the others did not.
+	onPoller int
 }
 
 func (f *framingServer) callback(readBody bool) func(*CGI) {
@@ -265,8 +271,9 @@ func TestFramingRawRequests(t *testing.T) {
 		modes.Go(func() {
 			t.Run(m.name, func(t *testing.T) {
 				fs := &framingServer{seen: map[string][]string{}}
-				_, l, _ := testServer(t, Options{NoIdlePark: m.noPark, MaxFormBody: 1000},
+				srv, l, _ := testServer(t, Options{NoIdlePark: m.noPark, MaxFormBody: 1000},
 					ListenOptions{Threading: m.threading, Timeout: framingTimeout}, fs.callback(m.readBody))
+				fs.srv = srv
 				var wg sync.WaitGroup
 				for _, row := range rows {
 					wg.Go(func() {
@@ -276,6 +283,14 @@ func TestFramingRawRequests(t *testing.T) {
 					})
 				}
 				wg.Wait()
+				t.Logf("connections on the poller after an idle pause: up to %d", fs.onPoller)
+				switch {
+				case !m.afterIdle:
+				case m.noPark || runtime.GOOS != "linux":
+					assert.Zero(t, fs.onPoller, "no connection on the poller")
+				default:
+					assert.Positive(t, fs.onPoller, "idle connections on the poller")
+				}
 			})
 		})
 	}
@@ -300,6 +315,10 @@ func checkFramingRow(t *testing.T, l *PortListener, fs *framingServer, m framing
 		require.Equal(t, 200, resp.StatusCode)
 		time.Sleep(150 * time.Millisecond) // past the poller's park delay
 		before = []string{"/warm"}
+		st := fs.srv.Stats()
+		fs.mu.Lock()
+		fs.onPoller = max(fs.onPoller, st.ConnsResident+st.ConnsParked)
+		fs.mu.Unlock()
 	}
 
 	_, err = io.WriteString(nc, row.req)

@@ -173,10 +173,9 @@ func TestStatsUploads(t *testing.T) {
 	resp.Body.Close()
 	st = srv.Stats()
 	assert.Equal(t, 0, st.UploadFilesOnDisk, "a saved file has left TmpPath")
-	// A request is counted once its answer is out: the client may read it
+	// A request is counted once its answer is out: the client may see it
 	// first.
-	assert.Eventually(t, func() bool { return srv.Stats().Requests[2] == 2 }, 5*time.Second, time.Millisecond,
-		"two requests answered 2xx")
+	require.Eventually(t, func() bool { return srv.Stats().Requests[2] == 2 }, 5*time.Second, time.Millisecond)
 }
 
 // TestStatsOverload: connections turned away past MaxConns count as
