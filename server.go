@@ -56,6 +56,7 @@ import (
 // Go form of an HTTP::Server::EV object. Create it with New.
 type Server struct {
 	opts        Options
+	ctypes      headerCache // shared Content-Type-only headers (CGI.Header)
 	log         *slog.Logger
 	limits      http1.Limits
 	chunkLimits http1.ChunkLimits
