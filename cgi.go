@@ -226,6 +226,7 @@ func (q *CGI) watchClient() {
 	if q.body != nil && !q.body.done() {
 		return
 	}
+	q.cn.srv.ev.watch(q.cn)
 	q.cn.cr.startBackgroundRead(func() { q.clientGone(ErrClientGone) })
 }
 

@@ -5,6 +5,7 @@ package httpev
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/httpev/httpev/internal/poller"
@@ -46,6 +47,12 @@ type connLoop struct {
 	// mutex.
 	ready bool
 	until time.Time // the idle deadline the poller was given (same owner)
+	// watched: a background read watches the socket for the client
+	// leaving (CGI.Context, Keep): its going to Go is that goroutine's
+	// wait, not the runner's, and must not hand the runner over. Set by
+	// the goroutine serving the connection, read by the one whose read or
+	// write takes the socket to Go.
+	watched atomic.Bool
 }
 
 // listenerLoop is a listener's side: the poller's policy state for its
@@ -84,12 +91,27 @@ func (ev *eventLoop) adopt(c *conn) bool {
 // write about to wait), which also hands the runner over if it was serving
 // c.
 func (ev *eventLoop) hook(c *conn, fc *rawfd.Conn) {
-	fc.SetHooks(rawfd.Hooks{Leaving: func(fd int) { ev.p.Lost(&c.loop.entry, fd) }})
+	fc.SetHooks(rawfd.Hooks{Leaving: func(fd int) {
+		if c.loop.watched.Load() {
+			ev.p.Forget(&c.loop.entry) // the background read's wait, not the runner's
+			return
+		}
+		ev.p.Lost(&c.loop.entry, fd)
+	}})
 }
 
 // keep is Keep's notice: c's request outlives its callback, so a runner
 // serving c hands over at once.
 func (ev *eventLoop) keep(c *conn) { ev.p.Release(&c.loop.entry) }
+
+// watch tells that a background read is about to watch c's socket for
+// the client leaving: the socket goes to Go for it, which costs a runner
+// serving c nothing (it goes on with the callback, and a write that must
+// wait later waits through Go until the watcher's tick hands it over),
+// where taking it for the runner's own wait handed the runner over at
+// once, per request, and started the back-off of first requests for a
+// new connection's.
+func (ev *eventLoop) watch(c *conn) { c.loop.watched.Store(true) }
 
 // forget takes c out of the epoll set before its socket closes.
 func (ev *eventLoop) forget(c *conn) { ev.p.Forget(&c.loop.entry) }
@@ -311,6 +333,7 @@ func (c *conn) reside(since time.Time, timeout time.Duration, onRunner bool) (st
 	cr := &c.cr
 	c.srv.returnReadBuf(cr)
 	if fc := c.detach(); fc != nil {
+		c.loop.watched.Store(false) // the request's background read has ended (keepAlive)
 		fd := fc.FD()
 		c.loop.until = deadlineAfter(since, timeout)
 		if c.srv.ev.p.Reside(&c.loop.entry, fd, c.loop.until, c.open) {

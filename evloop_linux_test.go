@@ -481,3 +481,48 @@ func TestEvloopKeepHandsOver(t *testing.T) {
 		assert.Equal(t, first, firsts > 0, "back-off of first requests")
 	}
 }
+
+// TestEvloopContextStaysOnPoller: a callback that asks for its request's
+// context (which watches the socket for the client leaving, from a
+// background read that takes the socket to Go) goes on on the poller: the
+// runner is not handed over and new connections' first requests are not
+// backed off, and the context still ends when the client leaves.
+func TestEvloopContextStaysOnPoller(t *testing.T) {
+	leakCheck(t)
+	var e residentEcho
+	gone := make(chan error, 1)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		ctx := c.Context()
+		if c.Param("wait") != "" {
+			<-ctx.Done()
+			gone <- ctx.Err()
+			return
+		}
+		e.serve(c)
+	})
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick, t.Slow = time.Hour, time.Hour })
+	for i := range 5 { // new connections: a first request each
+		conn, br := rawConn(t, l)
+		for j := range 3 { // and keep-alive ones
+			io.WriteString(conn, parkGet(10*i+j))
+			expectOK(t, br, 10*i+j)
+		}
+		conn.Close()
+	}
+	assert.EqualValues(t, 15, e.onPoller.Load(), "every request on the poller")
+	assert.Zero(t, pollerCounts(srv).Handoffs, "no handoff")
+	_, first := backoffs(l)
+	assert.Zero(t, first, "no back-off of first requests")
+
+	// The watch still works: a client that leaves ends the context.
+	conn, _ := rawConn(t, l)
+	io.WriteString(conn, "GET /?wait=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	conn.Close()
+	select {
+	case err := <-gone:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the context did not end when the client left")
+	}
+}

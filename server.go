@@ -56,6 +56,7 @@ import (
 // Go form of an HTTP::Server::EV object. Create it with New.
 type Server struct {
 	opts        Options
+	ctypes      headerCache // shared Content-Type-only headers (CGI.Header)
 	log         *slog.Logger
 	limits      http1.Limits
 	chunkLimits http1.ChunkLimits
@@ -344,7 +345,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, f := range hooks {
 		go f()
 	}
-	s.drain(nil, false) // idle connections close, freeing MaxConns slots for the queue
+	if end.IsZero() {
+		s.drain(nil, false) // idle connections close, freeing MaxConns slots for the queue
+	}
+	// With a drain window, connections are marked closing only once the
+	// sockets are closed: marked before, they would answer Connection:
+	// close while a socket still accepts, and their clients' next
+	// connections would wait in its queue and be reset when it closes
+	// (with wrk -c50 and SIGTERM, one request lost per connection). After
+	// it, those clients are refused at connect, before sending anything.
 	for _, l := range ls {
 		l.drainAccepts()
 		l.closeSocket()

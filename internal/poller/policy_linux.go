@@ -20,13 +20,28 @@ import (
 //     of a small keep-alive response (keep-alive GET 1.17-1.29x fasthttp
 //     with it, bench/README). An average, not one slow request: on a busy
 //     machine the odd request is slow because the thread was descheduled;
-//     with requests that block, the average passes Slow within a few dozen.
+//     with requests that block, the average passes Slow within a few dozen
+//     (14 requests of 1 ms from zero). It restarts from zero with each
+//     back-off, so a listener whose requests stay slow pays those few
+//     dozen per Backoff. For a callback that blocks 1 ms (bench/run --tfb
+//     /sleep, 4 rounds of 3 s on the shared 2-core machine, helper 14's
+//     findings of 2026-12-06) server CPU per request was 13.4-17.8 µs with
+//     the poller against 13.8-15.5 µs without it (NoIdlePark): the
+//     handoffs and back-offs cost about nothing over a goroutine per
+//     connection there. Open: the values themselves (200 µs, 1/64, 1 s)
+//     are not measured one against another, and whether the 1 ms tick
+//     raises that scenario's p99 (about 3x fasthttp's in earlier runs)
+//     could not be told on the busy machine (every server's p99 moved
+//     between 3 and 120 ms from run to run): quiet-machine runs of
+//     bench/run --tfb decide it.
 //
 //  2. Handoff (Tuning.Tick, Tuning.WatchIdleTicks): a watcher hands the
 //     poller's other connections to a new runner when one connection has
 //     been served for a whole tick, so a blocked callback delays them by at
 //     most two ticks, once. The watcher sleeps after WatchIdleTicks ticks
 //     with nothing served, so an idle server runs no timer.
+//     (TestEvloopHandoff: a blocked callback, another connection served 18
+//     requests meanwhile; the tick's length is rule 1's open question.)
 //
 //  3. Waiting hands over at once: a read or write that would wait (a head
 //     still arriving, a client not reading) or a kept request (Keep) hands
@@ -62,7 +77,9 @@ import (
 //     runner had left of its batch goes to its replacement first: left to
 //     level-triggering those events came back behind everything epoll had
 //     queued, and with a flood of slow readers a ready connection waited
-//     for one handoff per connection ahead of it.
+//     for one handoff per connection ahead of it (TestEvloopHandoffKeepsOrder:
+//     without the carry-over 99 of 210 slow readers were served before a
+//     request that was ready ahead of them). 128 itself is not measured.
 
 // Tuning holds every threshold of the poller. The zero value of a field
 // means its default (DefaultTuning).

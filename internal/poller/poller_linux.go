@@ -150,10 +150,14 @@ func (p *Poller) Park(e *Entry, fd int, deadline time.Time) bool {
 // it a goroutine (Client.Resume). It fails as Park does, and when keep
 // reports false under the poller's lock (the connection began to close).
 func (p *Poller) Reside(e *Entry, fd int, deadline time.Time, keep func() bool) bool {
-	if !p.Start() {
-		return false
-	}
 	p.mu.Lock()
+	if !p.started {
+		p.mu.Unlock()
+		if !p.Start() {
+			return false
+		}
+		p.mu.Lock()
+	}
 	defer p.mu.Unlock()
 	if !keep() || p.stopped || p.broken.Load() || fd < 0 {
 		return false
