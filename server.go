@@ -32,7 +32,8 @@ import (
 //  2. Server.mu: the connection and listener sets, shutdown state, each
 //     conn's idle flag and its nc while it changes (detach).
 //     conn.wmu: socket writes of one connection (responses, 100 Continue,
-//     GiveUpHandle). The two are never held together.
+//     GiveUpHandle, answers held for pipelining, which the hold timer's
+//     goroutine may write: pipeline.go). The two are never held together.
 //  3. Buffer.mu (CGI.out): the output of one request; taken under wmu by
 //     send and GiveUpHandle.
 //  4. connReader.bgMu: the background read of one connection.
