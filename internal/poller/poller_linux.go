@@ -51,8 +51,9 @@ type Entry struct {
 // Init ties e to its connection; call it once before e is used.
 func (e *Entry) Init(c Client) { e.client = c }
 
-// Client is what the poller asks of a connection. It calls these with no
-// lock held.
+// Client is what the poller asks of a connection. It calls Serve, Resume
+// and Expire with no lock held; Group and Fresh under its mutex, so they
+// must not lock or block.
 type Client interface {
 	// Serve serves the connection's ready input on the calling goroutine,
 	// a runner's, until the connection waits again (Reside) or ends, or
