@@ -2,6 +2,7 @@ package httpev
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -112,6 +113,32 @@ func TestPipelineSharesWrites(t *testing.T) {
 	}
 }
 
+// Over TLS the answers share one write too (and so one TLS record).
+func TestPipelineSharesWritesTLS(t *testing.T) {
+	const n = 8
+	for _, threading := range []bool{true, false} {
+		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
+			certFile, keyFile, pool := selfSigned(t, t.TempDir())
+			srv, l := pipelineServer(t, Options{}, ListenOptions{Threading: threading, CertFile: certFile, KeyFile: keyFile}, false, echoPath)
+			nc, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: pool})
+			require.NoError(t, err)
+			t.Cleanup(func() { nc.Close() })
+			_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(nc)
+			_, err = io.WriteString(nc, pipelineOf(1, "/warm"))
+			require.NoError(t, err)
+			readAnswers(t, br, 1, "/warm")
+			before := writeCalls(srv)
+			_, err = io.WriteString(nc, pipelineOf(n, "/p"))
+			require.NoError(t, err)
+			readAnswers(t, br, n, "/p")
+			writes := writeCalls(srv) - before
+			t.Logf("%d answers, %d writes", n, writes)
+			assert.LessOrEqual(t, writes, uint64(3))
+		})
+	}
+}
+
 // A callback that waits (blocks, keeps its request, streams) must not
 // hold back the answers before it: the first answer arrives while the
 // second request's callback still waits for the client to have read it.
@@ -173,6 +200,37 @@ func TestPipelineSlowCallbackDoesNotHoldEarlierAnswers(t *testing.T) {
 				readAnswers(t, br, 1, "/after") // /after0
 			})
 		}
+	}
+}
+
+// A request that takes the socket over (GiveUpHandle) gets it after the
+// answers held before it have gone out.
+func TestPipelineGiveUpHandleAfterHeldAnswers(t *testing.T) {
+	for _, m := range pipelineModes {
+		t.Run(m.name, func(t *testing.T) {
+			_, l := pipelineServer(t, m.opts, m.lo, false, func(c *CGI) {
+				if !strings.HasPrefix(c.Env("REQUEST_URI"), "/up") {
+					echoPath(c)
+					return
+				}
+				nc, err := c.GiveUpHandle()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer nc.Close()
+					_, _ = io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\nraw")
+				}()
+			})
+			nc, br := rawConn(t, l)
+			_, err := io.WriteString(nc, pipelineOf(2, "/p")+pipelineOf(1, "/up"))
+			require.NoError(t, err)
+			readAnswers(t, br, 2, "/p")
+			rest, err := io.ReadAll(br)
+			require.NoError(t, err)
+			assert.True(t, strings.HasPrefix(string(rest), "HTTP/1.1 101 "), "%q", rest)
+			assert.True(t, strings.HasSuffix(string(rest), "raw"), "%q", rest)
+		})
 	}
 }
 
