@@ -128,6 +128,9 @@ func (q *CGI) Keep() {
 	q.cn.srv.ev.keep(q.cn) // first: what follows may hand the socket to Go
 	q.cn.probeKeepAlive()
 	q.watchClient()
+	if q.cn.holding.Load() {
+		q.out.signal() // the pump writes the answers held back (pipeline.go)
+	}
 }
 
 // Close finishes the response: pending output is sent, and the connection

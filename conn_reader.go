@@ -37,6 +37,9 @@ type connReader struct {
 	timeout time.Duration // inactivity deadline set before each read; 0 = none
 	headBy  time.Time     // the whole head must have arrived by then; zero = no bound
 	err     error         // sticky
+	// beforeRead runs before every read of the socket: answers held back
+	// are written first, so they never wait on the client (pipeline.go).
+	beforeRead func() error
 
 	// background read, for noticing a client that goes away while its
 	// request is being answered
@@ -90,6 +93,10 @@ func (cr *connReader) fill() error {
 }
 
 func (cr *connReader) readConn(p []byte) (int, error) {
+	if err := cr.beforeRead(); err != nil {
+		cr.err = err
+		return 0, err
+	}
 	if cr.timeout > 0 {
 		d := time.Now().Add(cr.timeout)
 		if !cr.headBy.IsZero() && cr.headBy.Before(d) {

@@ -311,7 +311,9 @@ func (c *conn) outsideGo() bool {
 // they are cheap to make again for a connection idle this long.
 func (c *conn) dropScratch() {
 	c.outBuf = nil
+	c.wmu.Lock() // hdr may hold answers until flushHeld; none are held by now
 	c.hdr = nil
+	c.wmu.Unlock()
 }
 
 // park puts an idle connection into the poller, one-shot. It fails once
