@@ -105,13 +105,18 @@ func (ev *eventLoop) hook(c *conn, fc *rawfd.Conn) {
 func (ev *eventLoop) keep(c *conn) { ev.p.Release(&c.loop.entry) }
 
 // watch tells that a background read is about to watch c's socket for
-// the client leaving: the socket goes to Go for it, which costs a runner
-// serving c nothing (it goes on with the callback, and a write that must
-// wait later waits through Go until the watcher's tick hands it over),
-// where taking it for the runner's own wait handed the runner over at
-// once, per request, and started the back-off of first requests for a
-// new connection's.
-func (ev *eventLoop) watch(c *conn) { c.loop.watched.Store(true) }
+// the client leaving. It reports whether a runner serves c: the read then
+// waits until the runner is handed over (pollClient.Detached), since a
+// callback that returns within a tick needs no watch, and the socket's
+// going to Go for it costs a dup, two epoll_ctl and a second detach. The
+// socket goes to Go for the read on the read's goroutine, which is not the
+// runner's wait (hook): where it was taken for one, the runner was handed
+// over per request, and a new connection's started the back-off of first
+// requests.
+func (ev *eventLoop) watch(c *conn) (later bool) {
+	c.loop.watched.Store(true)
+	return ev.p.Serving(&c.loop.entry)
+}
 
 // forget takes c out of the epoll set before its socket closes.
 func (ev *eventLoop) forget(c *conn) { ev.p.Forget(&c.loop.entry) }
@@ -188,6 +193,11 @@ func (pc *pollClient) Resume() {
 // Expire closes a connection whose idle timeout passed, silently, as a
 // waiting goroutine's timeout would.
 func (pc *pollClient) Expire() { (*conn)(pc).finishConn() }
+
+// Detached: the runner serving the connection was replaced, and its
+// callback goes on on the old runner's goroutine: a background read noted
+// for later starts now.
+func (pc *pollClient) Detached() { pc.cr.startLaterRead() }
 
 func (pc *pollClient) Group() *poller.Group { return &pc.l.loop.group }
 
@@ -375,4 +385,17 @@ func (c *conn) detach() *rawfd.Conn {
 	c.cr.conn = fc
 	c.idleWait.rc, _ = fc.SyscallConn()
 	return fc
+}
+
+// startLaterRead starts the background read noted for later
+// (startBackgroundRead), if the request it was for has not ended: the
+// runner serving it was handed over.
+func (cr *connReader) startLaterRead() {
+	cr.bgMu.Lock()
+	onGone := cr.bgLater
+	if onGone == nil || cr.bgRunning {
+		cr.bgMu.Unlock()
+		return
+	}
+	cr.startLocked(onGone)
 }

@@ -3,6 +3,7 @@ package httpev
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -483,21 +484,17 @@ func TestEvloopKeepHandsOver(t *testing.T) {
 }
 
 // TestEvloopContextStaysOnPoller: a callback that asks for its request's
-// context (which watches the socket for the client leaving, from a
-// background read that takes the socket to Go) goes on on the poller: the
-// runner is not handed over and new connections' first requests are not
-// backed off, and the context still ends when the client leaves.
+// context goes on on the poller, and its socket stays out of Go's
+// netpoller: the watch for the client leaving (a background read, which
+// takes the socket to Go) starts only if the runner is handed over. The
+// runner is not handed over for it, new connections' first requests are
+// not backed off, and a context still ends when the client leaves during a
+// callback that blocks.
 func TestEvloopContextStaysOnPoller(t *testing.T) {
 	leakCheck(t)
 	var e residentEcho
-	gone := make(chan error, 1)
 	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
-		ctx := c.Context()
-		if c.Param("wait") != "" {
-			<-ctx.Done()
-			gone <- ctx.Err()
-			return
-		}
+		_ = c.Context()
 		e.serve(c)
 	})
 	tunePoller(srv, func(t *poller.Tuning) { t.Tick, t.Slow = time.Hour, time.Hour })
@@ -510,19 +507,27 @@ func TestEvloopContextStaysOnPoller(t *testing.T) {
 		conn.Close()
 	}
 	assert.EqualValues(t, 15, e.onPoller.Load(), "every request on the poller")
-	assert.Zero(t, pollerCounts(srv).Handoffs, "no handoff")
+	c := pollerCounts(srv)
+	assert.Zero(t, c.Handoffs, "no handoff")
+	assert.EqualValues(t, 5, c.Registrations, "each socket registered once: never taken to Go")
 	_, first := backoffs(l)
 	assert.Zero(t, first, "no back-off of first requests")
 
-	// The watch still works: a client that leaves ends the context.
-	conn, _ := rawConn(t, l)
-	io.WriteString(conn, "GET /?wait=1 HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(50 * time.Millisecond)
+	// A callback that blocks until its client leaves: the runner is handed
+	// over after a tick, and the watch starts then.
+	gone := make(chan error, 1)
+	srv2, l2, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		ctx := c.Context()
+		select {
+		case <-ctx.Done():
+			gone <- ctx.Err()
+		case <-time.After(5 * time.Second):
+			gone <- errors.New("the context did not end when the client left")
+		}
+	})
+	conn, _ := rawConn(t, l2)
+	io.WriteString(conn, parkGet(1))
+	require.Eventually(t, func() bool { return pollerCounts(srv2).Handoffs > 0 }, 5*time.Second, time.Millisecond)
 	conn.Close()
-	select {
-	case err := <-gone:
-		assert.ErrorIs(t, err, context.Canceled)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the context did not end when the client left")
-	}
+	assert.ErrorIs(t, <-gone, context.Canceled)
 }

@@ -28,7 +28,7 @@ func (*eventLoop) adopt(*conn) bool { return false }
 
 func (*eventLoop) keep(*conn) {}
 
-func (*eventLoop) watch(*conn) {}
+func (*eventLoop) watch(*conn) bool { return false }
 
 func (*eventLoop) forget(*conn) {}
 

@@ -66,6 +66,11 @@ type Client interface {
 	// Resume starts the connection's own goroutine; its input is ready
 	// (or its idle wait ends at once: an end of stream, an error).
 	Resume()
+	// Detached tells that the runner serving the connection was replaced
+	// (a handoff): the goroutine serving it is the connection's own now.
+	// It is called on the watcher's goroutine, perhaps once the
+	// connection has moved on.
+	Detached()
 	// Expire closes a connection whose idle timeout passed in the set.
 	// It is called on a goroutine of its own.
 	Expire()
