@@ -10,12 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/httpev/httpev/internal/poller"
+	"github.com/httpev/httpev/internal/rawfd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // TestRawAcceptAddresses: a connection accepted outside Go's netpoller
-// (accept_linux.go) reports the same addresses as one Go accepted, for
+// (internal/rawfd) reports the same addresses as one Go accepted, for
 // IPv4, IPv6 and a listener on every interface (whose local address comes
 // from getsockname), and its first request runs on the poller.
 func TestRawAcceptAddresses(t *testing.T) {
@@ -39,13 +41,15 @@ func TestRawAcceptAddresses(t *testing.T) {
 			srv, err := New(Options{TmpPath: t.TempDir()})
 			require.NoError(t, err)
 			t.Cleanup(func() { srv.Close() })
+			// No handoff, however slow the race detector makes the callback.
+			tunePoller(srv, func(t *poller.Tuning) { t.Tick = time.Hour })
 			env := make(chan [5]string, 1)
 			l, err := srv.Listen(tc.listen, func(c *CGI) {
-				env <- [5]string{c.Env("REMOTE_ADDR"), c.Env("REMOTE_PORT"), c.Env("SERVER_ADDR"), c.Env("SERVER_PORT"), fmt.Sprint(onPoller())}
+				env <- [5]string{c.Env("REMOTE_ADDR"), c.Env("REMOTE_PORT"), c.Env("SERVER_ADDR"), c.Env("SERVER_PORT"), fmt.Sprint(onPoller(c))}
 				c.Print("ok")
 			}, ListenOptions{Threading: true})
 			require.NoError(t, err)
-			_, ok := l.ln.(*rawListener)
+			_, ok := l.ln.(*rawfd.Listener)
 			require.True(t, ok, "a Threading-on TCP listener accepts outside Go's netpoller")
 			port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 			c, err := net.Dial("tcp", net.JoinHostPort(tc.dial, port))
@@ -76,13 +80,14 @@ func TestRawAcceptOnCallersListener(t *testing.T) {
 	srv, err := New(Options{TmpPath: t.TempDir()})
 	require.NoError(t, err)
 	t.Cleanup(func() { srv.Close() })
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick = time.Hour }) // no handoff, however slow the race detector is
 	served := make(chan bool, 1)
 	l, err := srv.Listen(inherited, func(c *CGI) {
-		served <- onPoller()
+		served <- onPoller(c)
 		c.Print("ok")
 	}, ListenOptions{Threading: true})
 	require.NoError(t, err)
-	_, ok := l.ln.(*rawListener)
+	_, ok := l.ln.(*rawfd.Listener)
 	require.True(t, ok, "the caller's TCP listener is accepted outside Go's netpoller")
 	c, err := net.Dial("tcp", l.Addr().String())
 	require.NoError(t, err)

@@ -126,6 +126,31 @@ func BenchmarkServeGET(b *testing.B) {
 	})
 }
 
+// BenchmarkServeHandler is BenchmarkServeGET's request answered by a
+// net/http handler: through ServeHandler on httpev (Threading on, as the
+// README says to serve handlers), and by net/http's own server for
+// reference. allocs/op are the server's.
+func BenchmarkServeHandler(b *testing.B) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, helloBody)
+	})
+	b.Run("servehandler", func(b *testing.B) {
+		_, l, _ := testServer(b, Options{}, ListenOptions{Threading: true}, ServeHandler(h))
+		benchGET(b, dialBench(b, l.Addr().String()))
+	})
+	b.Run("nethttp-reference", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := &http.Server{Handler: h}
+		go func() { _ = srv.Serve(ln) }()
+		b.Cleanup(func() { _ = srv.Close() })
+		benchGET(b, dialBench(b, ln.Addr().String()))
+	})
+}
+
 func benchGET(b *testing.B, c *benchConn) {
 	b.ReportAllocs()
 	for b.Loop() {

@@ -25,18 +25,18 @@ type Buffer struct {
 	// signal (threshold, Flush, FlushWait, failure) takes and runs it.
 	startPump atomic.Pointer[func()]
 	mu        sync.Mutex
-	data      []byte
-	spare     []byte
-	threshold int
-	max       int
-	discard   bool  // HEAD: count the body, keep none of it
-	queued    int64 // body bytes accepted so far
-	sent      int64 // body bytes written to the socket
-	flushReq  bool
-	finished  bool
-	err       error // sticky: why no more output can be sent
-	waiters   []flushWaiter
-	onError   []func(error)
+	data      []byte        // guarded by mu
+	spare     []byte        // guarded by mu
+	threshold int           // set by init
+	max       int           // set by init
+	discard   bool          // guarded by mu: HEAD: count the body, keep none of it
+	queued    int64         // guarded by mu: body bytes accepted so far
+	sent      int64         // guarded by mu: body bytes written to the socket
+	flushReq  bool          // guarded by mu
+	finished  bool          // guarded by mu
+	err       error         // guarded by mu: sticky: why no more output can be sent
+	waiters   []flushWaiter // guarded by mu
+	onError   []func(error) // guarded by mu
 	wake      chan struct{} // tells the connection goroutine there is work
 	serial    bool          // callbacks run on the loop: FlushWait must not block
 	exec      *executor
@@ -52,6 +52,9 @@ func (b *Buffer) init(threshold, max int, exec *executor, serial bool) {
 
 }
 
+// signal wakes the goroutine that sends the output, starting it first if
+// the callback still runs (Threading on). Callers hold no lock: see
+// LOCKING in server.go.
 func (b *Buffer) signal() {
 	if f := b.startPump.Swap(nil); f != nil {
 		(*f)()
@@ -72,17 +75,20 @@ func (b *Buffer) WriteString(s string) (int, error) { return bufferAppend(b, s) 
 
 func bufferAppend[T string | []byte](b *Buffer, p T) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err := b.writableLocked(len(p)); err != nil {
+		b.mu.Unlock()
 		return 0, err
 	}
 	b.queued += int64(len(p))
 	if b.discard {
+		b.mu.Unlock()
 		return len(p), nil
 	}
 	b.data = append(b.data, p...)
-	if len(b.data) >= b.threshold {
-		b.signal()
+	due := len(b.data) >= b.threshold
+	b.mu.Unlock()
+	if due {
+		b.signal() // unlocked: it may start the pump goroutine
 	}
 	return len(p), nil
 }

@@ -15,15 +15,18 @@ import (
 	"github.com/httpev/httpev/internal/http1"
 )
 
-// conn is one client connection and the goroutine that serves it: it reads
-// and parses requests, hands each to its callback, and is the only writer of
-// responses, so callbacks never wait on the network.
+// conn is one client connection. Whichever goroutine serves it (its own,
+// or on Linux the poller's runner, evloop_linux.go) reads and parses its
+// requests, hands each to its callback, and is the only writer of
+// responses, so callbacks never wait on the network. Fields without a
+// note belong to that goroutine; ownership passes through the poller's
+// mutex when the connection waits there.
 type conn struct {
 	srv *Server
 	l   *PortListener
 	nc  net.Conn
 	// The connection's addresses, kept apart from nc, which changes when
-	// the connection leaves Go's netpoller (fdconn_linux.go) while a log
+	// the connection leaves Go's netpoller (internal/rawfd) while a log
 	// callback may still read a finished request's environment.
 	laddr, raddr net.Addr
 	cr           connReader
@@ -31,16 +34,22 @@ type conn struct {
 	req          http1.Request
 	lim          *http1.Limits
 
-	wmu      sync.Mutex // socket writes: responses and 100 Continue
-	hdr      []byte     // scratch for response heads
-	writeBy  time.Time  // the write deadline armed last (setWriteDeadline)
-	vecArr   [4][]byte  // backing for vec
-	vec      net.Buffers
-	outBuf   []byte        // output buffer handed from request to request
-	wake     chan struct{} // the Buffer's wake channel, reused per request
-	idleWait idleWaiter
-	park     parkState // idle connections park in Server.park (idlepark_linux.go)
-	chunked  http1.ChunkedReader
+	wmu     sync.Mutex  // socket writes: responses and 100 Continue
+	hdr     []byte      // guarded by wmu: scratch for response heads; its first held bytes are answers held back (pipeline.go)
+	held    int         // guarded by wmu: how many
+	werr    error       // guarded by wmu: sticky: a write of held answers failed
+	holding atomic.Bool // held > 0, read without wmu
+	// holdTimer writes held answers after holdWait; created on the first
+	// hold, armed only while answers are held (guarded by wmu).
+	holdTimer *time.Timer
+	writeBy   time.Time // guarded by wmu: the write deadline armed last (setWriteDeadline)
+	vecArr    [4][]byte // backing for vec
+	vec       net.Buffers
+	outBuf    []byte        // output buffer handed from request to request
+	wake      chan struct{} // the Buffer's wake channel, reused per request
+	idleWait  idleWaiter
+	loop      connLoop // the connection's side of the poller (evloop_linux.go)
+	chunked   http1.ChunkedReader
 
 	closing atomic.Bool // finish the current response, then close (shutdown)
 	linger  bool        // the client may still be sending: close gently (lingerClose)
@@ -53,14 +62,16 @@ type conn struct {
 	pumpDone  chan error
 
 	closeMu       sync.Mutex
-	closeHandlers []closeHandler
-	closeSeq      int
+	closeHandlers []closeHandler // guarded by closeMu
+	closeSeq      int            // guarded by closeMu
 	reqCount      int
 }
 
 func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
 	c.cr.conn = nc
+	c.cr.beforeRead = c.flushHeld
+	c.loop.init(c)
 	c.st = srv.stats.stripe()
 	c.cr.st = c.st
 	c.st.accepted.Add(1)
@@ -74,56 +85,72 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	return c
 }
 
-// serve is the connection's goroutine. It ends when the connection closes,
-// or when it parks: the connection then stays open and tracked, and the
-// parker runs serve again once bytes arrive (resumed: the goroutine starts
-// inside the idle wait, so a request that arrived just before a shutdown is
-// still read).
+// stepOutcome is what one step of a connection (one request) left it as, and
+// tells the goroutine that ran the step what to do next.
+type stepOutcome int
+
+const (
+	// again: the connection may carry another request; step again.
+	again stepOutcome = iota
+	// parked: the connection waits in the poller, which owns it now: the
+	// goroutine must not touch it any more.
+	parked
+	// handedOver (only on the poller's runner): the connection must wait
+	// for its next request on a goroutine of its own, which the caller
+	// starts.
+	handedOver
+	// closed: the connection is done; the caller finishes it (finishConn).
+	closed
+)
+
+// serve is the connection's own goroutine: it steps until the connection
+// parks or is done. The poller's runner steps a connection too
+// (pollClient.Serve).
 func (c *conn) serve() {
-	parked := false
-	defer func() {
-		if !parked {
-			c.finishConn()
-		}
-	}()
-	resumed := c.park.resumed()
-	if resumed {
-		// The idle wait takes a read buffer inside its read; nothing was
-		// buffered when the connection parked.
-		c.cr.r, c.cr.w = 0, 0
-	} else {
-		c.srv.takeReadBuf(&c.cr)
-	}
 	for {
-		if !c.srv.setIdle(c, true) && !resumed {
+		switch c.step(false) {
+		case again, handedOver: // handedOver: this is the connection's own goroutine already
+		case parked:
 			return
-		}
-		resumed = false
-		err := c.readHead()
-		if err == errParked {
-			parked = true // another goroutine may own c already
-			return
-		}
-		c.srv.setIdle(c, false)
-		if err != nil {
-			c.headError(err)
-			return
-		}
-		c.reqCount++
-		q := newCGI(c)
-		c.cur.Store(q)
-		ok := c.serveRequest(q)
-		c.countRequest(q)
-		c.cur.Store(nil)
-		c.reclaim(q)
-		if f := c.l.opts.OnResponseLog; f != nil {
-			e := q.logEntry()
-			c.l.exec.async(func() { f(e) })
-		}
-		if !ok {
+		case closed:
+			c.finishConn()
 			return
 		}
 	}
+}
+
+// step waits for the next request and serves it; onRunner tells that it
+// runs on the poller's runner, which must never wait for a client.
+func (c *conn) step(onRunner bool) stepOutcome {
+	// A goroutine the poller started with input waiting reads the request
+	// even if a shutdown began since the bytes arrived.
+	if !c.srv.setIdle(c, true) && !c.loop.inputReady() {
+		return closed
+	}
+	o, err := c.readHead(onRunner)
+	if o != again {
+		return o
+	}
+	c.srv.setIdle(c, false)
+	if err != nil {
+		c.headError(err)
+		return closed
+	}
+	c.reqCount++
+	q := newCGI(c)
+	c.cur.Store(q)
+	ok := c.serveRequest(q)
+	c.countRequest(q)
+	c.cur.Store(nil)
+	c.reclaim(q)
+	if f := c.l.opts.OnResponseLog; f != nil {
+		e := q.logEntry()
+		c.l.exec.async(func() { f(e) })
+	}
+	if !ok {
+		return closed
+	}
+	return again
 }
 
 func (c *conn) finishConn() {
@@ -137,8 +164,9 @@ func (c *conn) finishConn() {
 			c.l.exec.async(h.f)
 		}
 	}
-	c.srv.park.forget(c) // before the descriptor closes and can be reused
+	c.srv.ev.forget(c) // before the descriptor closes and can be reused
 	if !c.gaveUp.Load() {
+		_ = c.flushHeld() // answers held back go out before the close
 		if c.linger {
 			c.lingerClose()
 		}
@@ -208,18 +236,28 @@ func (c *conn) reclaim(q *CGI) {
 	}
 }
 
-// waitIdle waits for the next request without holding a read buffer when
-// nothing is buffered: an idle keep-alive connection then costs its
-// goroutine and a few hundred bytes, not another 8 KB.
-func (c *conn) waitIdle() error {
+// awaitRequest waits for the first bytes of the next request without
+// holding a read buffer when nothing is buffered: an idle keep-alive
+// connection then costs its goroutine (or, in the poller, nothing) and a
+// few hundred bytes, not another 8 KB. It reports parked or handedOver as
+// waitNext does; again when the head can be read, err what the wait found.
+func (c *conn) awaitRequest(onRunner bool) (stepOutcome, error) {
 	cr := &c.cr
 	if cr.r != cr.w || cr.bgHave || !c.canReadIdle() {
-		return nil // TLS and in-memory connections read as usual
+		if cr.buf == nil {
+			c.srv.takeReadBuf(cr) // TLS and in-memory connections read as usual
+		}
+		return again, nil
+	}
+	if err := c.flushHeld(); err != nil { // held answers never wait on the client
+		cr.err = err
+		return again, err
 	}
 	c.srv.returnReadBuf(cr)
-	_, err := c.readIdleOrPark(cr.timeout) // sets the read deadline
-	if err == errParked {
-		return err // the parker owns the connection now: touch nothing
+	cr.r, cr.w = 0, 0
+	o, err := c.waitNext(cr.timeout, onRunner) // sets the read deadline
+	if o != again {
+		return o, nil // parked: the poller owns the connection, touch nothing
 	}
 	if err != nil && c.closing.Load() && c.hasPending() {
 		err = nil // a shutdown woke us, but a request had already arrived
@@ -227,12 +265,42 @@ func (c *conn) waitIdle() error {
 	if err != nil {
 		cr.err = err
 	}
+	return again, err
+}
+
+// setIdleDeadline sets the read deadline of an idle wait. Server.drain
+// sets an idle connection's deadline to the end of the drain window (a
+// time past when there is none) after marking it closing; if that happened
+// between the connection's last look at closing and this call, that
+// deadline is restored rather than overridden (the connection would
+// otherwise sit out its IdleTimeout in a shutdown).
+func (c *conn) setIdleDeadline(t time.Time) {
+	_ = c.nc.SetReadDeadline(t)
+	if c.closing.Load() {
+		_ = c.nc.SetReadDeadline(c.drainDeadline())
+	}
+}
+
+// waitHere waits for the next request on this goroutine with the idle
+// timeout; with none (timeout not positive) it clears the deadline, which
+// would otherwise be the last read's Timeout and close the connection.
+func (c *conn) waitHere(timeout time.Duration) error {
+	c.setIdleDeadline(deadlineAfter(time.Now(), timeout))
+	_, err := c.readIdle(true)
 	return err
 }
 
+// deadlineAfter is t+d, or no deadline when d is not positive.
+func deadlineAfter(t time.Time, d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return t.Add(d)
+}
+
 // readHead reads and parses the next request head, leaving it pinned at the
-// front of the read buffer.
-func (c *conn) readHead() error {
+// front of the read buffer. Its stepOutcome is awaitRequest's.
+func (c *conn) readHead(onRunner bool) (stepOutcome, error) {
 	cr := &c.cr
 	if cr.r > 0 {
 		n := copy(cr.buf, cr.buf[cr.r:cr.w])
@@ -244,8 +312,8 @@ func (c *conn) readHead() error {
 		cr.timeout = c.srv.opts.IdleTimeout
 	}
 	cr.headBy = timeZero
-	if err := c.waitIdle(); err != nil {
-		return err // headBy still zero; after errParked c is not ours to touch
+	if o, err := c.awaitRequest(onRunner); o != again || err != nil {
+		return o, err // headBy still zero; after parked c is not ours to touch
 	}
 	defer func() { cr.headBy = timeZero }()
 	for {
@@ -258,10 +326,10 @@ func (c *conn) readHead() error {
 			if err == nil {
 				cr.r += n
 				cr.pin = cr.r
-				return nil
+				return again, nil
 			}
 			if !errors.Is(err, http1.ErrIncomplete) {
-				return err
+				return again, err
 			}
 		}
 		if cr.w == len(cr.buf) {
@@ -269,7 +337,7 @@ func (c *conn) readHead() error {
 			// parser, which fails once the head passes MaxHeaderBytes.
 			nb := make([]byte, min(2*len(cr.buf), c.lim.MaxHeaderBytes+len(cr.buf)))
 			if len(nb) == len(cr.buf) {
-				return http1.ErrHeaderTooLarge
+				return again, http1.ErrHeaderTooLarge
 			}
 			copy(nb, cr.buf[:cr.w])
 			c.srv.returnReadBuf(cr)
@@ -283,7 +351,7 @@ func (c *conn) readHead() error {
 			cr.headBy = time.Now().Add(c.l.timeout)
 		}
 		if err := cr.fill(); err != nil {
-			return err
+			return again, err
 		}
 	}
 }
@@ -358,10 +426,14 @@ func (c *conn) writeError(status int) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.linger = true
-	c.hdr = appendErrorResponse(c.hdr[:0], c.srv, status)
+	if c.werr != nil {
+		return
+	}
+	c.hdr = appendErrorResponse(c.hdr[:c.held], c.srv, status) // after held answers (pipeline.go)
 	c.setWriteDeadline()
 	n, _ := c.nc.Write(c.hdr)
 	c.st.countOut(int64(n))
+	c.released()
 }
 
 // setWriteDeadline arms WriteTimeout for the write about to start; callers
@@ -484,6 +556,13 @@ func (c *conn) pump(q *CGI) error {
 			return err
 		}
 		if !ok {
+			if q.kept.Load() {
+				// Keep's wake-up (pipeline.go): answers held back
+				// must not wait for a long poll or a stream.
+				if err := c.flushHeld(); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if fin {
@@ -524,9 +603,18 @@ func (c *conn) continue100(q *CGI) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	out := append(c.hdr[:c.held], "HTTP/1.1 100 Continue\r\n\r\n"...) // after held answers
 	c.setWriteDeadline()
-	n, err := io.WriteString(c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+	n, err := c.nc.Write(out)
+	c.hdr = out[:0]
 	c.st.countOut(int64(n))
+	c.released()
+	if err != nil {
+		c.werr = err
+	}
 	return err
 }
 

@@ -67,11 +67,17 @@
 // on the goroutine that serves its connection, which has nothing else to do
 // while its request is answered (output the callback flushes while still
 // running is sent by a helper goroutine, so the callback never waits on the
-// network). On Linux the requests of plain TCP connections are served by
-// the server's poller goroutine itself, as an event loop does, from the
-// connection's accept on; a callback that blocks there for a millisecond,
-// or a socket that must wait for its client, is handed a goroutine of its
-// own while a new poller goes on, and a listener whose callbacks are slow
-// gets a goroutine per ready connection again (ListenOptions.Threading has
-// the details).
+// network). On most systems that is the connection's own goroutine. On
+// Linux the requests of plain TCP connections are served by the server's
+// event loop instead (internal/poller), from the connection's accept on: a
+// callback that blocks there for a millisecond, or a socket that must wait
+// for its client, is handed a goroutine of its own while the loop goes on,
+// and a listener whose callbacks are slow gets a goroutine per ready
+// connection again (ListenOptions.Threading has the details; README's "How
+// a request flows" lists the files a request crosses).
+//
+// # Locking
+//
+// The order of the package's mutexes is written once, under LOCKING in
+// server.go; internal/poller and internal/rawfd document their own.
 package httpev

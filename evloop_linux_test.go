@@ -3,31 +3,26 @@ package httpev
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/httpev/httpev/internal/poller"
+	"github.com/httpev/httpev/internal/rawfd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// onPoller reports whether the calling callback runs on the parker's
-// poller goroutine (evloop_linux.go).
-func onPoller() bool {
-	buf := make([]byte, 64<<10)
-	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "(*parker).serveHere")
-}
 
 // residentEcho answers "ok <n>" and records whether it ran on the poller.
 type residentEcho struct{ onPoller, elsewhere atomic.Int32 }
 
 func (e *residentEcho) serve(c *CGI) {
-	if onPoller() {
+	if onPoller(c) {
 		e.onPoller.Add(1)
 	} else {
 		e.elsewhere.Add(1)
@@ -94,7 +89,7 @@ func TestEvloopServesOnPoller(t *testing.T) {
 	var e residentEcho
 	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, e.serve)
 	// No handoff and no back-off, however slow the race detector makes this.
-	srv.park.handoffs.tick, srv.park.handoffs.slow = time.Hour, time.Hour
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick, t.Slow = time.Hour, time.Hour })
 	conn, br := rawConn(t, l)
 	for i := range 50 {
 		io.WriteString(conn, parkGet(i))
@@ -104,7 +99,7 @@ func TestEvloopServesOnPoller(t *testing.T) {
 	assert.Zero(t, e.elsewhere.Load())
 	waitParked(t, srv, 1)
 	c := residentConn(t, srv)
-	_, raw := c.nc.(*fdConn)
+	_, raw := c.nc.(*rawfd.Conn)
 	assert.True(t, raw, "a resident connection is out of Go's netpoller")
 	assert.Zero(t, noServeGoroutines(t))
 	assert.EqualValues(t, 1, parks(srv), "registered once, not per request")
@@ -130,7 +125,7 @@ func TestEvloopThreadingOffNotResident(t *testing.T) {
 		expectOK(t, br, i)
 	}
 	assert.Zero(t, e.onPoller.Load(), "Threading-off callbacks run on the server's loop goroutine")
-	_, raw := residentConn(t, srv).nc.(*fdConn)
+	_, raw := residentConn(t, srv).nc.(*rawfd.Conn)
 	assert.False(t, raw)
 }
 
@@ -167,16 +162,17 @@ func TestEvloopBackoff(t *testing.T) {
 	leakCheck(t)
 	var e residentEcho
 	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
-		time.Sleep(4 * inlineSlow)
+		time.Sleep(4 * poller.DefaultTuning().Slow)
 		e.serve(c)
 	})
-	srv.park.handoffs.tick = time.Hour // whatever the race detector does to timing: only the back-off acts
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick = time.Hour }) // whatever the race detector does to timing: only the back-off acts
 	conn, br := rawConn(t, l)
 	for i := range 200 {
 		io.WriteString(conn, parkGet(i))
 		expectOK(t, br, i)
 	}
-	assert.Greater(t, l.inline.until.Load(), int64(0), "back-off started")
+	inline, _ := backoffs(l)
+	assert.Positive(t, inline, "back-off started")
 	assert.Less(t, e.onPoller.Load(), int32(100), "most requests ran off the poller")
 	assert.Greater(t, e.elsewhere.Load(), int32(100))
 	_ = srv
@@ -198,7 +194,7 @@ func TestEvloopBlockingWrite(t *testing.T) {
 	})
 	// Only the write that has to wait may hand the poller over: the
 	// watcher's tick is out of reach.
-	srv.park.handoffs.tick = time.Hour
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick = time.Hour })
 	cs, brs := residentConns(t, srv, l, 2)
 	conn, br, other, obr := cs[0], brs[0], cs[1], brs[1]
 	io.WriteString(conn, "GET /?big=1 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -218,9 +214,9 @@ func TestEvloopBlockingWrite(t *testing.T) {
 	other.Close()
 	requireConns(t, srv, 1)
 	waitParked(t, srv, 1)
-	fc, raw := residentConn(t, srv).nc.(*fdConn)
+	fc, raw := residentConn(t, srv).nc.(*rawfd.Conn)
 	require.True(t, raw)
-	assert.GreaterOrEqual(t, fc.rawFD(), 0, "detached from Go again")
+	assert.GreaterOrEqual(t, fc.FD(), 0, "detached from Go again")
 }
 
 // TestEvloopKeepLongPoll: a kept request on a resident connection is
@@ -366,104 +362,6 @@ func TestEvloopCloseCutsResident(t *testing.T) {
 	}
 }
 
-// fdPair connects a client to a server-side fdConn over loopback; both
-// close when the test ends.
-func fdPair(t *testing.T, toGo func(int)) (net.Conn, *fdConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	t.Cleanup(func() { client.Close() })
-	sc, err := ln.Accept()
-	require.NoError(t, err)
-	fc, err := detachTCP(sc.(*net.TCPConn), toGo)
-	require.NoError(t, err)
-	t.Cleanup(func() { fc.Close() })
-	return client, fc
-}
-
-// TestFdConn drives fdConn directly over a TCP pair: raw reads and writes,
-// a read that has to wait (through Go), deadlines, CloseWrite, Close.
-func TestFdConn(t *testing.T) {
-	leakCheck(t)
-	var gone atomic.Int32
-	client, fc := fdPair(t, func(int) { gone.Add(1) })
-	assert.Equal(t, client.LocalAddr().String(), fc.RemoteAddr().String())
-
-	_, err := client.Write([]byte("ping"))
-	require.NoError(t, err)
-	buf := make([]byte, 16)
-	time.Sleep(20 * time.Millisecond)
-	n, err := fc.Read(buf)
-	require.NoError(t, err)
-	assert.Equal(t, "ping", string(buf[:n]))
-	assert.Zero(t, gone.Load(), "data was there: read raw")
-	_, err = fc.Write([]byte("pong"))
-	require.NoError(t, err)
-	n, err = client.Read(buf)
-	require.NoError(t, err)
-	assert.Equal(t, "pong", string(buf[:n]))
-
-	// Nothing to read: the read waits through Go, honouring the deadline.
-	require.NoError(t, fc.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
-	_, err = fc.Read(buf)
-	var ne net.Error
-	require.ErrorAs(t, err, &ne)
-	assert.True(t, ne.Timeout())
-	assert.EqualValues(t, 1, gone.Load(), "the descriptor went to Go once")
-	require.NoError(t, fc.SetReadDeadline(time.Time{}))
-	go func() { time.Sleep(20 * time.Millisecond); client.Write([]byte("late")) }()
-	n, err = fc.Read(buf)
-	require.NoError(t, err)
-	assert.Equal(t, "late", string(buf[:n]))
-
-	// Back out of Go: raw reads again. With nothing to read, a past
-	// deadline (how drain wakes a waiting read) ends the read at once.
-	require.GreaterOrEqual(t, fc.rawFD(), 0)
-	_, err = client.Write([]byte("raw"))
-	require.NoError(t, err)
-	time.Sleep(20 * time.Millisecond)
-	n, err = fc.Read(buf)
-	require.NoError(t, err)
-	assert.Equal(t, "raw", string(buf[:n]))
-	assert.EqualValues(t, 1, gone.Load(), "read raw")
-	require.NoError(t, fc.SetReadDeadline(aLongTimeAgo))
-	_, err = fc.Read(buf)
-	require.ErrorAs(t, err, &ne)
-	assert.True(t, ne.Timeout())
-	require.NoError(t, fc.SetReadDeadline(time.Time{}))
-
-	require.NoError(t, fc.CloseWrite())
-	_, err = client.Read(buf)
-	assert.ErrorIs(t, err, io.EOF, "the client sees the server's end")
-	require.NoError(t, fc.Close())
-	_, err = fc.Read(buf)
-	assert.ErrorIs(t, err, net.ErrClosed)
-	assert.ErrorIs(t, fc.Close(), net.ErrClosed)
-}
-
-// TestFdConnCloseWhileWaiting: Close from another goroutine ends a read
-// waiting through Go.
-func TestFdConnCloseWhileWaiting(t *testing.T) {
-	leakCheck(t)
-	_, fc := fdPair(t, nil)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := fc.Read(make([]byte, 8))
-		errc <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	require.NoError(t, fc.Close())
-	select {
-	case err := <-errc:
-		assert.ErrorIs(t, err, net.ErrClosed)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not end the waiting read")
-	}
-}
-
 // TestEvloopHandoffKeepsOrder: when a connection hands the poller over,
 // the new poller goes on with the rest of the old one's batch, so ready
 // connections are served in the order epoll reported them. Left to
@@ -473,7 +371,7 @@ func TestFdConnCloseWhileWaiting(t *testing.T) {
 // their responses), a connection ready early waited for the ones after it.
 func TestEvloopHandoffKeepsOrder(t *testing.T) {
 	leakCheck(t)
-	const before, after = 10, 200 // more than a batch (parkBatch) in all
+	const before, after = 10, 200 // more than a batch (Tuning.Batch) in all
 	var bigStarted, normalAt atomic.Int32
 	normalAt.Store(-1)
 	block, entered, release := blockingEcho("block")
@@ -490,8 +388,9 @@ func TestEvloopHandoffKeepsOrder(t *testing.T) {
 			block(c)
 		}
 	})
-	srv.park.handoffs.tick = time.Hour // only the handoffs of writes that must wait
-	srv.park.handoffs.slow = time.Hour // and no back-off: every request on the poller
+	// Only the handoffs of writes that must wait, and no back-off: every
+	// request on the poller.
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick, t.Slow = time.Hour, time.Hour })
 	cs, brs := residentConns(t, srv, l, 2)
 	blocker, normal := cs[0], cs[1]
 
@@ -521,17 +420,19 @@ func TestEvloopFirstBackoff(t *testing.T) {
 	leakCheck(t)
 	var e residentEcho
 	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, e.serve)
-	srv.park.handoffs.tick = time.Hour // only the handoffs of reads that must wait
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick = time.Hour }) // only the handoffs of reads that must wait
 	cs, brs := residentConns(t, srv, l, 1)
-	assert.Zero(t, l.first.until.Load(), "whole first requests served on the poller: no back-off")
+	_, first := backoffs(l)
+	assert.Zero(t, first, "whole first requests served on the poller: no back-off")
 	half, err := net.Dial("tcp", l.Addr().String())
 	require.NoError(t, err)
 	defer half.Close()
 	_, err = io.WriteString(half, "GET /?n=9 HTTP/1.1\r\nHost: x\r\n")
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return l.first.until.Load() != 0 }, 5*time.Second, 5*time.Millisecond,
+	require.Eventually(t, func() bool { _, first := backoffs(l); return first > 0 }, 5*time.Second, 5*time.Millisecond,
 		"back-off of first requests")
-	assert.Zero(t, l.inline.until.Load(), "no back-off of keep-alive requests")
+	inline, _ := backoffs(l)
+	assert.Zero(t, inline, "no back-off of keep-alive requests")
 
 	onPoller := e.onPoller.Load()
 	io.WriteString(cs[0], parkGet(2))
@@ -561,7 +462,7 @@ func TestEvloopKeepHandsOver(t *testing.T) {
 		}
 		c.Print("ok " + c.Param("n"))
 	})
-	srv.park.handoffs.tick = time.Hour
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick = time.Hour })
 	cs, brs := residentConns(t, srv, l, 1)
 	for _, first := range []bool{false, true} {
 		conn, br := rawConn(t, l) // a first request on the poller (accepted into it)
@@ -577,6 +478,56 @@ func TestEvloopKeepHandsOver(t *testing.T) {
 		require.NoError(t, q.Close())
 		expectOK(t, br, 9)
 		other.Close()
-		assert.Equal(t, first, l.first.until.Load() != 0, "back-off of first requests")
+		_, firsts := backoffs(l)
+		assert.Equal(t, first, firsts > 0, "back-off of first requests")
 	}
+}
+
+// TestEvloopContextStaysOnPoller: a callback that asks for its request's
+// context goes on on the poller, and its socket stays out of Go's
+// netpoller: the watch for the client leaving (a background read, which
+// takes the socket to Go) starts only if the runner is handed over. The
+// runner is not handed over for it, new connections' first requests are
+// not backed off, and a context still ends when the client leaves during a
+// callback that blocks.
+func TestEvloopContextStaysOnPoller(t *testing.T) {
+	leakCheck(t)
+	var e residentEcho
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		_ = c.Context()
+		e.serve(c)
+	})
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick, t.Slow = time.Hour, time.Hour })
+	for i := range 5 { // new connections: a first request each
+		conn, br := rawConn(t, l)
+		for j := range 3 { // and keep-alive ones
+			io.WriteString(conn, parkGet(10*i+j))
+			expectOK(t, br, 10*i+j)
+		}
+		conn.Close()
+	}
+	assert.EqualValues(t, 15, e.onPoller.Load(), "every request on the poller")
+	c := pollerCounts(srv)
+	assert.Zero(t, c.Handoffs, "no handoff")
+	assert.EqualValues(t, 5, c.Registrations, "each socket registered once: never taken to Go")
+	_, first := backoffs(l)
+	assert.Zero(t, first, "no back-off of first requests")
+
+	// A callback that blocks until its client leaves: the runner is handed
+	// over after a tick, and the watch starts then.
+	gone := make(chan error, 1)
+	srv2, l2, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		ctx := c.Context()
+		select {
+		case <-ctx.Done():
+			gone <- ctx.Err()
+		case <-time.After(5 * time.Second):
+			gone <- errors.New("the context did not end when the client left")
+		}
+	})
+	conn, _ := rawConn(t, l2)
+	io.WriteString(conn, parkGet(1))
+	require.Eventually(t, func() bool { return pollerCounts(srv2).Handoffs > 0 }, 5*time.Second, time.Millisecond)
+	conn.Close()
+	assert.ErrorIs(t, <-gone, context.Canceled)
 }

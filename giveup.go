@@ -15,16 +15,24 @@ func (q *CGI) GiveUpHandle() (net.Conn, error) {
 	c := q.cn
 	c.probeKeepAlive() // as on a socket fresh from net.Listen
 	c.cr.abortBackgroundRead()
+	b := &q.out
+	signal := false
+	defer func() {
+		if signal {
+			b.signal() // after wmu: it may start the pump goroutine
+		}
+	}()
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	b := &q.out
 	b.mu.Lock()
 	if b.err != nil {
 		err := b.err
 		b.mu.Unlock()
 		return nil, err
 	}
-	var out []byte
+	// Answers held back for pipelined requests go first (pipeline.go).
+	out := append([]byte(nil), c.hdr[:c.held]...)
+	c.released()
 	r := &q.resp
 	if !r.sent && (len(b.data) > 0 || r.header != nil) {
 		q.frame = frameRaw
@@ -46,11 +54,11 @@ func (q *CGI) GiveUpHandle() (net.Conn, error) {
 	b.err = ErrHandleGivenUp
 	c.gaveUp.Store(true)
 	b.mu.Unlock()
-	b.signal()
+	signal = true
 	nc := c.nc
 	if g, ok := nc.(goConner); ok {
 		// The application gets a connection of Go's, in its netpoller.
-		gc, err := g.goConn()
+		gc, err := g.GoConn()
 		if err != nil {
 			return nil, err
 		}

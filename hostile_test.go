@@ -488,3 +488,9 @@ func TestPipelineFloodNeverRead(t *testing.T) {
 		})
 	}
 }
+
+// isResetOrEOF reports the ways a connection the server cut looks to a client.
+func isResetOrEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}

@@ -13,33 +13,19 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/httpev/httpev/internal/poller"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// parkedConns is how many connections srv has parked.
-func parkedConns(srv *Server) int {
-	p := &srv.park
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for c := p.head; c != nil; c = c.park.next {
-		n++
-	}
-	return n
-}
+// parkedConns is how many connections wait in srv's poller.
+func parkedConns(srv *Server) int { return pollerCounts(srv).Listed }
 
-// parks is how many times srv has parked a connection.
-func parks(srv *Server) uint32 {
-	p := &srv.park
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.gen
-}
+// parks is how many times srv has registered a connection in its poller.
+func parks(srv *Server) uint64 { return pollerCounts(srv).Registrations }
 
 // waitParked waits until srv has exactly n connections parked.
 func waitParked(t testing.TB, srv *Server, n int) {
@@ -313,7 +299,7 @@ func TestIdleParkOff(t *testing.T) {
 	conn, br := rawConn(t, l)
 	io.WriteString(conn, parkGet(1))
 	expectOK(t, br, 1)
-	time.Sleep(3 * idleParkGrace)
+	time.Sleep(3 * poller.DefaultTuning().Grace)
 	assert.Zero(t, parks(srv))
 	assert.Equal(t, 1, serveGoroutines())
 	io.WriteString(conn, parkGet(2))
@@ -326,7 +312,7 @@ func TestIdleParkFirstRequestAndTLSNeverPark(t *testing.T) {
 	srv, l, _ := testServer(t, Options{}, ListenOptions{CertFile: certFile, KeyFile: keyFile}, parkEcho)
 	conn, _ := rawConn(t, l) // connected, nothing sent: waits for its first request
 	_ = conn
-	time.Sleep(3 * idleParkGrace)
+	time.Sleep(3 * poller.DefaultTuning().Grace)
 	assert.Zero(t, parks(srv))
 	assert.Equal(t, 1, serveGoroutines())
 }
@@ -407,7 +393,7 @@ func TestIdleParkShutdownServesArrived(t *testing.T) {
 			srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
 			conn, br := parkedConn(t, srv, l)
 
-			srv.park.mu.Lock()
+			release := srv.ev.p.Hold()
 			io.WriteString(conn, parkGet(2))
 			time.Sleep(50 * time.Millisecond) // the request is in the socket
 			done := make(chan error, 1)
@@ -416,8 +402,8 @@ func TestIdleParkShutdownServesArrived(t *testing.T) {
 				defer cancel()
 				done <- srv.Shutdown(ctx)
 			}()
-			time.Sleep(50 * time.Millisecond) // Shutdown has begun, its drain waits for the parker
-			srv.park.mu.Unlock()
+			time.Sleep(50 * time.Millisecond) // Shutdown has begun, its drain waits for the poller
+			release()
 
 			expectOK(t, br, 2)
 			expectClosed(t, br)
@@ -426,19 +412,16 @@ func TestIdleParkShutdownServesArrived(t *testing.T) {
 	}
 }
 
-// TestIdleParkShutdownDrainsArrived makes the parker miss a request that
+// TestIdleParkShutdownDrainsArrived makes the poller miss a request that
 // arrived (its registration no longer reports anything), so that a graceful
 // shutdown is what finds it, and must answer it before closing.
 func TestIdleParkShutdownDrainsArrived(t *testing.T) {
 	leakCheck(t)
 	srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
 	conn, br := parkedConn(t, srv, l)
-	p := &srv.park
-	p.mu.Lock()
-	c := p.head
-	ev := syscall.EpollEvent{Events: syscall.EPOLLONESHOT, Fd: c.park.fd, Pad: int32(c.park.gen)}
-	require.NoError(t, syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(c.park.fd), &ev))
-	p.mu.Unlock()
+	muted, err := srv.ev.p.MuteOldest()
+	require.NoError(t, err)
+	require.True(t, muted)
 	io.WriteString(conn, parkGet(2))
 	time.Sleep(50 * time.Millisecond)
 	require.Equal(t, 1, parkedConns(srv), "the request went unnoticed")
@@ -450,24 +433,6 @@ func TestIdleParkShutdownDrainsArrived(t *testing.T) {
 	assert.Equal(t, "ok 2", body)
 	assert.True(t, resp.Close, "answered with Connection: close")
 	expectClosed(t, br)
-}
-
-// TestIdleParkStaleEvent feeds the poller events that do not belong to
-// the current registration: they must not wake anything.
-func TestIdleParkStaleEvent(t *testing.T) {
-	leakCheck(t)
-	srv, l, _ := testServer(t, Options{}, ListenOptions{}, parkEcho)
-	conn, br := parkedConn(t, srv, l)
-	p := &srv.park
-	p.mu.Lock()
-	c := p.head
-	fd, gen := c.park.fd, c.park.gen
-	p.mu.Unlock()
-	p.wake([]syscall.EpollEvent{{Fd: fd, Pad: int32(gen + 1)}, {Fd: 1 << 20}}, p.runner)
-	assert.Equal(t, 1, parkedConns(srv))
-	assert.Equal(t, 0, noServeGoroutines(t))
-	io.WriteString(conn, parkGet(2))
-	expectOK(t, br, 2)
 }
 
 func TestIdleParkUnixSocket(t *testing.T) {
@@ -488,30 +453,4 @@ func TestIdleParkUnixSocket(t *testing.T) {
 	waitParked(t, srv, 1)
 	io.WriteString(conn, parkGet(2))
 	expectOK(t, br, 2)
-}
-
-// TestIdleParkList checks the deadline order of the parked list with
-// connections that are never registered.
-func TestIdleParkList(t *testing.T) {
-	p := &parker{stopped: true, byFD: make([]*conn, 8)} // stopped: no epoll, no poll deadline
-	base := time.Now()
-	cs := make([]*conn, 5)
-	for i, off := range []int{3, 1, 4, 2, 5} {
-		cs[i] = &conn{}
-		cs[i].park.fd = int32(i)
-		cs[i].park.deadline = base.Add(time.Duration(off) * time.Second)
-		p.insertLocked(cs[i])
-	}
-	order := func() (got []int) {
-		for c := p.head; c != nil; c = c.park.next {
-			got = append(got, int(c.park.deadline.Sub(base)/time.Second))
-		}
-		return got
-	}
-	assert.Equal(t, []int{1, 2, 3, 4, 5}, order())
-	p.unparkLocked(cs[0]) // 3, in the middle
-	p.unparkLocked(cs[1]) // 1, the head
-	p.unparkLocked(cs[4]) // 5, the tail
-	assert.Equal(t, []int{2, 4}, order())
-	assert.Equal(t, cs[2], p.tail)
 }

@@ -2,11 +2,14 @@
 
 package httpev
 
+// idleWaiter is empty here: idle connections keep their read buffer, and
+// readIdle is never called.
 type idleWaiter struct{}
 
-// Idle connections keep their read buffer here: readIdle is never called.
-func (c *conn) canReadIdle() bool { return false }
+func (idleWaiter) usable() bool { return false }
 
-func (c *conn) readIdle() (bool, error) { return false, nil }
+func (c *conn) canReadIdle() bool { return c.idleWait.usable() }
+
+func (c *conn) readIdle(bool) (bool, error) { return false, nil }
 
 func (c *conn) hasPending() bool { return false }

@@ -24,17 +24,17 @@ type idleWaiter struct {
 	buf  [1]byte
 	none bool // the connection has no raw socket (TLS, in-memory)
 
-	readNow func(fd uintptr) // read for Control
-	noWait  bool             // readNow: report EAGAIN instead of waiting
-	again   bool             // readNow found nothing to read
+	control func(fd uintptr) // read for Control
+	noWait  bool             // report EAGAIN instead of waiting
+	again   bool             // a read that does not wait found nothing
 }
 
 // canReadIdle reports whether idle waits can hold no read buffer: the
 // connection is a plain socket (not TLS, not in-memory).
-func (c *conn) canReadIdle() bool { return c.raw() != nil }
+func (c *conn) canReadIdle() bool { return c.sysConn() != nil }
 
-// raw returns the connection's raw socket, nil when it has none.
-func (c *conn) raw() syscall.RawConn {
+// sysConn returns the connection's raw socket, nil when it has none.
+func (c *conn) sysConn() syscall.RawConn {
 	w := &c.idleWait
 	if w.rc == nil && !w.none {
 		if sc, ok := c.nc.(syscall.Conn); ok {
@@ -45,17 +45,15 @@ func (c *conn) raw() syscall.RawConn {
 	return w.rc
 }
 
-// readIdle waits for and reads the next bytes into a fresh read buffer,
-// honouring the read deadline. ok is false when the connection cannot be
-// read this way (TLS, in-memory connections): then nothing was read and no
-// buffer taken.
-func (c *conn) readIdle() (ok bool, err error) {
+// readIdle reads the first bytes of the next request into a fresh read
+// buffer. With block it waits for them, honouring the read deadline;
+// without, it reports nothing (and takes no buffer) when the socket has
+// nothing to read: the poller's readiness report was stale. Callers check
+// canReadIdle first.
+func (c *conn) readIdle(block bool) (nothing bool, err error) {
 	w := &c.idleWait
 	cr := &c.cr
 	if w.read == nil {
-		if c.raw() == nil {
-			return false, nil
-		}
 		w.read = func(fd uintptr) bool {
 			c.srv.takeReadBuf(cr)
 			for {
@@ -71,18 +69,19 @@ func (c *conn) readIdle() (ok bool, err error) {
 			}
 			return true
 		}
-		w.readNow = func(fd uintptr) { w.read(fd) }
+		w.control = func(fd uintptr) { w.read(fd) }
 	}
-	w.n, w.err, w.again = 0, nil, false
-	if w.noWait {
+	w.n, w.err, w.again, w.noWait = 0, nil, false, !block
+	if block {
+		err = w.rc.Read(w.read)
+	} else {
 		// Control rather than Read: a read that never waits must not
 		// fail on a read deadline left from an earlier wait.
-		err = w.rc.Control(w.readNow)
-	} else {
-		err = w.rc.Read(w.read)
+		err = w.rc.Control(w.control)
 	}
+	w.noWait = false
 	if w.again {
-		return true, errNothingYet
+		return true, nil
 	}
 	if cr.buf == nil {
 		c.srv.takeReadBuf(cr)
@@ -100,23 +99,9 @@ func (c *conn) readIdle() (ok bool, err error) {
 		}
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return true, errTimeout
+		return false, errTimeout
 	}
-	return true, err
-}
-
-// errNothingYet is readNow's report of a socket with nothing to read.
-var errNothingYet = errors.New("httpev: nothing to read yet")
-
-// readNow is readIdle for a socket the poller saw readable: it never
-// waits, and reports errNothingYet (with no read buffer taken) when the
-// readiness was stale.
-func (c *conn) readNow() (bool, error) {
-	w := &c.idleWait
-	w.noWait = true
-	ok, err := c.readIdle()
-	w.noWait = false
-	return ok, err
+	return false, err
 }
 
 // hasPending reports, without blocking, whether the client has sent bytes
@@ -124,7 +109,7 @@ func (c *conn) readNow() (bool, error) {
 // request that arrived before it began.
 func (c *conn) hasPending() bool {
 	w := &c.idleWait
-	if c.raw() == nil {
+	if c.sysConn() == nil {
 		return false
 	}
 	pending := false

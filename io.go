@@ -23,6 +23,8 @@ type FileWriter interface {
 	// Write queues chunk for writing and may return before it is on disk;
 	// done runs once it is (or failed), in order, and the caller keeps chunk
 	// unchanged until then. Write may block to bound the chunks in flight.
+	// done must not wait for later Writes or for Close: an upload holds at
+	// most two read buffers and waits for done to free one.
 	Write(chunk []byte, done func(err error))
 	// Close waits for queued chunks and closes the file; it returns the
 	// first write error.

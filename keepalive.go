@@ -32,12 +32,12 @@ func tcpConn(nc net.Conn) *net.TCPConn {
 		nc = t.NetConn()
 	}
 	if g, ok := nc.(goConner); ok {
-		nc, _ = g.goConn()
+		nc, _ = g.GoConn()
 	}
 	tc, _ := nc.(*net.TCPConn)
 	return tc
 }
 
-// goConner is a connection served outside Go's netpoller (fdconn_linux.go)
+// goConner is a connection served outside Go's netpoller (internal/rawfd)
 // that can become a Go connection for code that needs one.
-type goConner interface{ goConn() (net.Conn, error) }
+type goConner interface{ GoConn() (net.Conn, error) }

@@ -29,19 +29,16 @@ type PortListener struct {
 	network  string
 	address  string // re-opened on accept failures; "" for a caller's listener
 	tls      *tls.Config
-	nconns   int // guarded by srv.mu
-	// inline and first: while on, ready connections (first: those with
-	// no request served yet) get a goroutine each instead of being served
-	// by the poller (evloop_linux.go), because requests there were slow.
-	inline, first backoff
+	nconns   int          // guarded by srv.mu
+	loop     listenerLoop // the listener's side of the poller (evloop_linux.go)
 
 	mu      sync.Mutex
-	ln      net.Listener
-	stopped bool
-	closed  bool
+	ln      net.Listener // guarded by mu
+	stopped bool         // guarded by mu
+	closed  bool         // guarded by mu
 	// draining: a graceful shutdown takes the connections already in the
 	// kernel's accept queue before the socket closes.
-	draining bool
+	draining bool // guarded by mu
 	// drainBy: the end of the drain window of a graceful shutdown (Unix
 	// nanoseconds; 0 before one): idle connections stay open until then
 	// for a request already on its way (drain.go).
@@ -87,7 +84,7 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 	case net.Listener:
 		// An inherited socket (systemd, a pre-forking parent) is served
 		// like one Listen opened: on Linux, accepted outside Go's netpoller.
-		l.ln = l.wrapRaw(a)
+		l.ln = l.loop.wrap(l, a)
 		l.key = a.Addr().Network() + "/" + a.Addr().String()
 	default:
 		return nil, fmt.Errorf("httpev: Listen: unsupported address type %T", addr)
@@ -140,7 +137,7 @@ func (l *PortListener) listen(address string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.wrapRaw(ln), nil
+	return l.loop.wrap(l, ln), nil
 }
 
 // tlsConfig builds the listener's TLS configuration, nil for plain HTTP.
@@ -393,7 +390,7 @@ func (l *PortListener) serveConn(nc net.Conn) {
 		}
 		return
 	}
-	if !draining && c.parkNew() {
+	if !draining && l.srv.ev.adopt(c) {
 		return // the poller serves it once its request arrives
 	}
 	go c.serve()
@@ -479,12 +476,4 @@ func (l *PortListener) reopen(cause error, retries *int) bool {
 	}
 	l.ln = ln
 	return true
-}
-
-// backoff is a moving average of how long a listener's requests take on
-// the poller (evloop_linux.go) and, once it passes a threshold, the time
-// until which the poller gives such requests goroutines instead.
-type backoff struct {
-	avg   atomic.Int64 // nanoseconds
-	until atomic.Int64 // Unix nanoseconds; 0 before the first back-off
 }

@@ -43,7 +43,7 @@ func TestListenAddressForms(t *testing.T) {
 
 // TestStopStart and TestListenerReopensAfterFailure run with Threading off
 // and on: on Linux a Threading-on listener accepts through a descriptor of
-// its own (accept_linux.go).
+// its own (internal/rawfd).
 func TestStopStart(t *testing.T) {
 	for _, threading := range []bool{false, true} {
 		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {

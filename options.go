@@ -150,8 +150,8 @@ type ListenOptions struct {
 	// concurrency; and for a second after a new connection's first request
 	// had to wait for its client, new connections are accepted by Go and
 	// get goroutines, so a flood of slow clients does not queue up on the
-	// poller. A listener passed to Server.Listen accepts through Go; its
-	// connections join the poller after their first response.
+	// poller. A TCP listener passed to Server.Listen (inherited from
+	// systemd or a parent process) is accepted the same way.
 	// Options.NoIdlePark turns the poller off.
 	Threading bool
 	// Timeout drops a request that is not fully received after this long

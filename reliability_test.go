@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -172,12 +171,6 @@ func noBytesYet(c net.Conn, d time.Duration) bool {
 	n, err := c.Read(b[:])
 	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	return n == 0 && errors.Is(err, os.ErrDeadlineExceeded)
-}
-
-// isResetOrEOF reports the ways a connection the server cut looks to a client.
-func isResetOrEOF(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // TestMaxConnsBacklog: past MaxConns clients wait in the kernel's backlog,

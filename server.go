@@ -21,11 +21,43 @@ import (
 	"github.com/httpev/httpev/internal/http1"
 )
 
+// LOCKING
+//
+// The package's mutexes, outermost first: a goroutine holding one may take
+// only those below it, never one above.
+//
+//  1. attach locks (Server.attachLock): held by a callback that used
+//     CGI.Attach until it returns, so anything a callback does is taken
+//     under them.
+//  2. Server.mu: the connection and listener sets, shutdown state, each
+//     conn's idle flag and its nc while it changes (detach).
+//     conn.wmu: socket writes of one connection (responses, 100 Continue,
+//     GiveUpHandle, answers held for pipelining, which the hold timer's
+//     goroutine may write: pipeline.go). The two are never held together.
+//  3. Buffer.mu (CGI.out): the output of one request; taken under wmu by
+//     send and GiveUpHandle.
+//  4. connReader.bgMu: the background read of one connection.
+//  5. rawfd.Conn's mutex (internal/rawfd): the raw descriptor; taken under
+//     Server.mu (drain closes sockets, setIdle peeks), wmu (writes) and
+//     bgMu (deadlines).
+//  6. poller.Poller's mutex (internal/poller): the epoll set; taken under
+//     Server.mu (park, drain) and under a rawfd.Conn's (its descriptor
+//     leaving the set when it goes to Go).
+//
+// Leaves, under which nothing else is taken: PortListener.mu, CGI.mu,
+// CGI.ctxMu, conn.closeMu, MultipartFile.mu, the loop's mutex
+// (threading.go). No goroutine is started while any of them is held:
+// Buffer.signal, which may start a request's pump goroutine, is called
+// unlocked, and the poller starts its runners from its watcher goroutine.
+// The atomics (conn.closing, gaveUp, probing, cur; the poller's counters
+// and back-offs) are read without locks; each notes what it publishes.
+
 // Server owns listeners, their connections, the loop goroutine that runs
 // Threading-off callbacks, and the temp directory for received files: the
 // Go form of an HTTP::Server::EV object. Create it with New.
 type Server struct {
 	opts        Options
+	ctypes      headerCache // shared Content-Type-only headers (CGI.Header)
 	log         *slog.Logger
 	limits      http1.Limits
 	chunkLimits http1.ChunkLimits
@@ -39,24 +71,25 @@ type Server struct {
 	cancel context.CancelFunc
 	loop   *loop
 	cbs    conc.WaitGroup // Threading-on callback goroutines
-	park   parker         // idle keep-alive connections without a goroutine
+	ev     eventLoop      // the poller: connections waiting without a goroutine (evloop_linux.go)
 	date   atomic.Pointer[cachedDate]
 	bufs   sync.Pool // connection read buffers
 	upBufs sync.Pool // *uploadBuf
 	stats  serverStats
 
 	defaultHeaders http.Header
+	holdWait       time.Duration       // pipeline.go's holdWait; tests lengthen it
 	connSem        *semaphore.Weighted // Options.MaxConns
 	cbSem          *semaphore.Weighted // Options.MaxCallbacks
 
-	mu        sync.Mutex
-	listeners map[*PortListener]struct{}
-	conns     map[*conn]struct{}
-	waiters   []connWaiter
-	shutting  bool
-	closed    bool
-	attach    map[*io.Writer]*sync.Mutex
-	onShut    []func()
+	mu        sync.Mutex                 // see LOCKING above
+	listeners map[*PortListener]struct{} // guarded by mu
+	conns     map[*conn]struct{}         // guarded by mu
+	waiters   []connWaiter               // guarded by mu
+	shutting  bool                       // guarded by mu
+	closed    bool                       // guarded by mu
+	attach    map[*io.Writer]*sync.Mutex // guarded by mu
+	onShut    []func()                   // guarded by mu
 }
 
 // RegisterOnShutdown registers f to run when Shutdown begins, as in
@@ -106,6 +139,7 @@ func New(opts Options) (*Server, error) {
 		attach:    map[*io.Writer]*sync.Mutex{},
 	}
 	s.defaultHeaders = o.Headers.Clone()
+	s.holdWait = holdWait
 	if o.MaxConns > 0 {
 		s.connSem = semaphore.NewWeighted(int64(o.MaxConns))
 	}
@@ -119,7 +153,7 @@ func New(opts Options) (*Server, error) {
 	if s.io == nil {
 		s.io = NewAsyncIO(0)
 	}
-	s.park.srv = s
+	s.ev.init(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.loop = newLoop(s.log)
 	size := o.ReadBufferSize
@@ -236,7 +270,6 @@ func (s *Server) setIdle(c *conn, idle bool) bool {
 // closes now and its request is cut. The channel closes when none is left.
 func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	done := make(chan struct{})
 	left := len(s.conns)
 	if l != nil {
@@ -247,25 +280,38 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 	} else {
 		s.waiters = append(s.waiters, connWaiter{l: l, done: done})
 	}
+	// Finished below, unlocked (failing a request's output may start its
+	// pump goroutine): the connections taken out of the poller, and the
+	// requests a hard drain cuts.
+	var waiting []*conn
+	var cut []*CGI
 	for c := range s.conns {
 		if l != nil && c.l != l {
 			continue
 		}
 		c.closing.Store(true)
-		if s.park.drain(c, hard) {
-			continue // was parked: drain closes it, or serves what had arrived
+		if s.ev.drain(c) {
+			waiting = append(waiting, c)
+			continue
 		}
 		switch {
 		case hard:
 			_ = c.nc.Close()
 			if q := c.cur.Load(); q != nil {
-				q.out.fail(ErrServerClosed)
+				cut = append(cut, q)
 			}
 		case c.idle:
 			// Ends the blocked read with the drain window (at once when
 			// there is none); the connection then sees it is closing.
 			_ = c.nc.SetReadDeadline(c.drainDeadline())
 		}
+	}
+	s.mu.Unlock()
+	for _, q := range cut {
+		q.out.fail(ErrServerClosed)
+	}
+	for _, c := range waiting {
+		go c.drained(hard) // closes it, or serves what had arrived
 	}
 	return done
 }
@@ -300,7 +346,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, f := range hooks {
 		go f()
 	}
-	s.drain(nil, false) // idle connections close, freeing MaxConns slots for the queue
+	if end.IsZero() {
+		s.drain(nil, false) // idle connections close, freeing MaxConns slots for the queue
+	}
+	// With a drain window, connections are marked closing only once the
+	// sockets are closed: marked before, they would answer Connection:
+	// close while a socket still accepts, and their clients' next
+	// connections would wait in its queue and be reset when it closes
+	// (with wrk -c50 and SIGTERM, one request lost per connection). After
+	// it, those clients are refused at connect, before sending anything.
 	for _, l := range ls {
 		l.drainAccepts()
 		l.closeSocket()
@@ -310,7 +364,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.park.stop()
+	s.ev.stop()
 	s.cbs.Wait()
 	s.loop.stop(5 * time.Second)
 	return nil
@@ -339,7 +393,7 @@ func (s *Server) Close() error {
 	case <-time.After(5 * time.Second):
 		s.log.Warn("httpev: connections still closing after 5s")
 	}
-	s.park.stop()
+	s.ev.stop()
 	s.cbs.Wait()
 	s.loop.stop(5 * time.Second)
 	if s.opts.CleanupOnDestroy {

@@ -449,9 +449,16 @@ func TestShutdownAfterKeepAliveHead(t *testing.T) {
 				defer cancel()
 				shut <- srv.Shutdown(ctx)
 			}()
+			// Until Shutdown has marked the connection closing (once its
+			// socket is closed), a response still keeps it alive.
 			require.Eventually(t, func() bool {
 				srv.mu.Lock()
 				defer srv.mu.Unlock()
+				for c := range srv.conns {
+					if !c.closing.Load() {
+						return false
+					}
+				}
 				return srv.shutting
 			}, 5*time.Second, time.Millisecond)
 			close(release)

@@ -127,6 +127,7 @@ type statStripe struct {
 	accepted atomic.Uint64
 	requests [6]atomic.Uint64
 	in, out  atomic.Uint64
+	writes   atomic.Uint64 // write calls to clients: tests see pipelined answers share one (pipeline.go)
 	dropped  [numDropCauses]atomic.Uint64
 	_        [64]byte // the next stripe's counters start on another cache line
 }
@@ -172,7 +173,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	st.ConnsOpen = len(s.conns)
 	s.mu.Unlock()
-	st.ConnsResident, st.ConnsParked = s.park.counts()
+	st.ConnsResident, st.ConnsParked = s.ev.counts()
 	st.ConnsOnGoroutines = max(0, st.ConnsOpen-st.ConnsResident-st.ConnsParked)
 	st.UploadsInFlight = int(s.stats.uploads.Load())
 	s.stats.filesMu.Lock()
@@ -255,6 +256,7 @@ func (p *statStripe) countIn(n int) {
 }
 
 func (p *statStripe) countOut(n int64) {
+	p.writes.Add(1)
 	if n > 0 {
 		p.out.Add(uint64(n))
 	}

@@ -3,4 +3,4 @@
 package httpev
 
 // counts: connections never wait in a poller here.
-func (*parker) counts() (resident, parked int) { return 0, 0 }
+func (*eventLoop) counts() (resident, parked int) { return 0, 0 }

@@ -53,8 +53,13 @@ import (
 // allocations per header and form field.
 func ServeHandler(h http.Handler) func(*CGI) {
 	return func(c *CGI) {
-		w := &responseWriter{c: c, header: make(http.Header)}
-		r := newHTTPRequest(c)
+		// One allocation for the writer and the request's context.
+		st := &struct {
+			w   responseWriter
+			ctx handlerContext
+		}{w: responseWriter{c: c, header: make(http.Header)}, ctx: handlerContext{c: c}}
+		w := &st.w
+		r := newHTTPRequest(c, &st.ctx)
 		returned := false
 		defer func() {
 			if returned {
@@ -173,7 +178,7 @@ func headerKey(name []byte) string {
 }
 
 // newHTTPRequest builds the net/http view of a CGI.
-func newHTTPRequest(c *CGI) *http.Request {
+func newHTTPRequest(c *CGI, ctx *handlerContext) *http.Request {
 	req := &c.cn.req
 	uri := c.Env("REQUEST_URI")
 	u, err := url.ParseRequestURI(uri)
@@ -216,7 +221,7 @@ func newHTTPRequest(c *CGI) *http.Request {
 		st := cs.ConnectionState()
 		r.TLS = &st
 	}
-	return r.WithContext(&handlerContext{c: c})
+	return r.WithContext(ctx)
 }
 
 // rawBodyFile reports a body the engine put into a temp file

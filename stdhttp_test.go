@@ -170,12 +170,6 @@ func TestHTTPHandlerHTTP2(t *testing.T) {
 	assert.Equal(t, "proto=HTTP/1.1 https=on real=HTTP/2.0\nstreamed\n", string(b))
 }
 
-type fileReport struct {
-	field, name string
-	size        int64
-	sum         string
-}
-
 func TestHTTPHandlerUpload(t *testing.T) {
 	threadingModes(t, func(t *testing.T, threading bool) {
 		var mu sync.Mutex

@@ -34,6 +34,10 @@ type config struct {
 	trusted []netip.Prefix
 	// procs is the number of worker processes; 1 serves in this process.
 	procs int
+	// restart turns on restarts on SIGHUP (restart.go); pidFile is where
+	// the serving process's pid is written.
+	restart bool
+	pidFile string
 }
 
 // parseConfig reads the flags. Usage and errors go to out, because the
@@ -68,6 +72,8 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 		return err
 	})
 	fs.IntVar(&cfg.procs, "procs", 1, "worker `processes` serving the one listening socket; a supervisor restarts any that dies")
+	fs.BoolVar(&cfg.restart, "restart", true, "on SIGHUP, start this program's binary again on the same listening sockets, then finish the requests in flight here and exit (zero-downtime restart; not on Windows)")
+	fs.StringVar(&cfg.pidFile, "pid-file", "", "`file` to write the serving process's pid to (rewritten by each restart)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -213,4 +214,33 @@ func TestEchoRejectedOnTheWire(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusRequestURITooLong, resp.StatusCode)
 	assert.True(t, resp.Close, "the connection closes after a rejected request")
+}
+
+// TestEchoSmuggledRequestNotServed sends issue 13's payload: /echo reads
+// the chunked body, gets the framing error and drops the request, and the
+// request hidden in the body is never served: the connection closes with
+// no answer, or at most an error answer that says close, and nothing else.
+func TestEchoSmuggledRequestNotServed(t *testing.T) {
+	app := startApp(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(app.base, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	fmt.Fprint(conn, "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"23 \r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n\r\n0\r\n\r\n"+
+		"GET /echo HTTP/1.1\r\nHost: h\r\n\r\n")
+	out, err := io.ReadAll(conn)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the connection closes")
+	if len(out) == 0 {
+		return // dropped without an answer
+	}
+	br := bufio.NewReader(bytes.NewReader(out))
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	assert.GreaterOrEqual(t, resp.StatusCode, 400)
+	assert.True(t, resp.Close, "the answer to a bad body closes the connection")
+	rest, _ := io.ReadAll(br)
+	assert.Empty(t, string(rest), "no answer to the hidden request")
 }

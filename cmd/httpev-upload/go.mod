@@ -8,6 +8,7 @@ go 1.26.8
 replace github.com/httpev/httpev => ../..
 
 require (
+	github.com/cloudflare/tableflip v1.2.3
 	github.com/httpev/httpev v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

@@ -39,13 +39,15 @@ type testApp struct {
 	out    *syncBuffer
 }
 
-// startApp runs the program with -addr 127.0.0.1:0 and fresh -dir and -tmp
-// directories; extra flags come last, so they win. The server is shut down
+// startApp runs the program with -addr 127.0.0.1:0, fresh -dir and -tmp
+// directories and no restarts (tableflip allows one per process, and a
+// restart re-execs the binary: restart_test.go runs it as a process);
+// extra flags come last, so they win. The server is shut down
 // with the test.
 func startApp(t *testing.T, extra ...string) *testApp {
 	t.Helper()
 	a := &testApp{dir: t.TempDir(), tmp: t.TempDir(), done: make(chan error, 1), out: &syncBuffer{}}
-	args := append([]string{"-addr", "127.0.0.1:0", "-dir", a.dir, "-tmp", a.tmp, "-grace", "20s"}, extra...)
+	args := append([]string{"-addr", "127.0.0.1:0", "-dir", a.dir, "-tmp", a.tmp, "-grace", "20s", "-restart=false"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	addr := make(chan string, 1)

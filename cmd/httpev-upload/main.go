@@ -57,8 +57,16 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 		closeAll(in.lns)
 		return err
 	}
+	var rs *restarter
+	if cfg.restart && in.from != "supervisor" {
+		if rs, err = newRestarter(cfg.pidFile, log); err != nil {
+			closeAll(in.lns)
+			return err
+		}
+		defer rs.stop()
+	}
 	if cfg.procs > 1 && in.from != "supervisor" {
-		return runSupervisor(ctx, cfg, args, in, stdout, log, ready)
+		return runSupervisor(ctx, cfg, args, in, rs, stdout, log, ready)
 	}
 	if in.from == "supervisor" {
 		log = log.With("pid", os.Getpid())
@@ -99,8 +107,15 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 	opts := a.listenOptions(cfg.threading, cfg.timeout)
 	opts.CertFile, opts.KeyFile = cfg.tlsCert, cfg.tlsKey
 	// The sockets to serve: those handed over, or -addr.
-	addrs := make([]any, 0, max(1, len(in.lns)))
-	for _, ln := range in.lns {
+	lns := in.lns
+	if rs != nil {
+		if lns, err = rs.listeners(lns, cfg.addr); err != nil {
+			closeAll(in.lns)
+			return err
+		}
+	}
+	addrs := make([]any, 0, max(1, len(lns)))
+	for _, ln := range lns {
 		addrs = append(addrs, ln)
 	}
 	if len(addrs) == 0 {
@@ -110,7 +125,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 	for i, addr := range addrs {
 		l, err := srv.Listen(addr, a.serve, opts)
 		if err != nil {
-			closeAll(in.lns[i:])
+			closeAll(lns[i:])
 			return err
 		}
 		bound := l.Addr().String()
@@ -120,11 +135,17 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 		fmt.Fprintf(stdout, "httpev-upload: %sserving %s on %s (threading=%v, io=%s%s)\n",
 			workerLabel(in), cfg.dir, cfg.url(bound), cfg.threading, cfg.io, inheritedLabel(in))
 	}
+	if rs != nil {
+		if ctx, err = rs.serve(ctx); err != nil {
+			return err
+		}
+	}
 	if ready != nil {
 		ready(first)
 	}
 
 	<-ctx.Done()
+	rs.stop() // before Shutdown closes the sockets: see stop
 	log.Info("shutting down: finishing requests in flight", "grace", cfg.grace)
 	// Progress streams never end on their own; without this Shutdown would
 	// wait for every open page to be closed.
@@ -143,8 +164,21 @@ func run(ctx context.Context, args []string, stdout io.Writer, ready func(addr s
 
 // runSupervisor is run with -procs above 1: it binds -addr (or takes the
 // sockets systemd passed) and leaves the serving to worker processes.
-func runSupervisor(ctx context.Context, cfg config, args []string, in inheritance, stdout io.Writer, log *slog.Logger, ready func(string)) error {
+func runSupervisor(ctx context.Context, cfg config, args []string, in inheritance, rs *restarter, stdout io.Writer, log *slog.Logger, ready func(string)) error {
 	lns := in.lns
+	if rs != nil {
+		var err error
+		if lns, err = rs.listeners(lns, cfg.addr); err != nil {
+			closeAll(in.lns)
+			return err
+		}
+		// The new workers start after this, on the sockets: meanwhile
+		// connections wait in their queue, which both supervisors hold.
+		if ctx, err = rs.serve(ctx); err != nil {
+			closeAll(lns)
+			return err
+		}
+	}
 	if len(lns) == 0 {
 		ln, err := net.Listen("tcp", cfg.addr)
 		if err != nil {

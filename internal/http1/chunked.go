@@ -98,7 +98,7 @@ func (c *ChunkedReader) Trailers() []Header {
 }
 
 // readLine reads one framing line, CRLF included, and checks it ends in
-// CRLF with no other CR: chunked framing gets no bare-LF leniency (see
+// CRLF with no other CR: a bare LF is refused here as in the head (see
 // Source.ReadLine).
 func (c *ChunkedReader) readLine(max int) ([]byte, error) {
 	line, err := c.src.ReadLine(max)

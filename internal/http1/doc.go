@@ -4,9 +4,11 @@
 // It exists instead of net/http's reader for three reasons:
 //
 //   - Strictness. It follows RFC 9112 to the letter and never guesses: a
-//     bare CR, obs-fold, whitespace before a colon, a second Host, differing
-//     Content-Length values, Transfer-Encoding next to Content-Length or in
-//     HTTP/1.0, a bare LF in chunked framing are all refused. Every case
+//     bare CR or bare LF anywhere (head, chunk lines, trailers), obs-fold,
+//     whitespace before a colon, a second or empty Host, a repeated or
+//     listed Content-Length, Transfer-Encoding next to Content-Length or in
+//     HTTP/1.0, names such as Content_Length, trailer fields RFC 9110
+//     §6.5.1 forbids are all refused. Every case
 //     where two parsers could disagree about where a request ends is an
 //     error, so httpev cannot be the victim half of a request-smuggling pair.
 //   - No allocation. Request.Parse hands out slices into the caller's read

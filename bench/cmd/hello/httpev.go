@@ -142,8 +142,16 @@ func (s *httpevServer) reply(c *httpev.CGI, r route, queries string) {
 		c.WriteString(err.Error())
 		return
 	}
-	c.Header(http.Header{"Content-Type": {ctype}})
+	c.Header(contentType[ctype])
 	c.Write(body)
+}
+
+// contentType holds one header per content type the routes send, built
+// once: Header copies what it is given, so a shared map is safe.
+var contentType = map[string]http.Header{
+	ctText: {"Content-Type": {ctText}},
+	ctJSON: {"Content-Type": {ctJSON}},
+	ctHTML: {"Content-Type": {ctHTML}},
 }
 
 // httpevHandlerServer serves the nethttp server's very handlers with
