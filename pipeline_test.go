@@ -113,6 +113,41 @@ func TestPipelineSharesWrites(t *testing.T) {
 	}
 }
 
+// What is held is bounded: 4 KB, or FlushThreshold if smaller.
+func TestPipelineHoldBound(t *testing.T) {
+	const n = 8
+	big := strings.Repeat("x", 1500)
+	for _, tc := range []struct {
+		name     string
+		opts     Options
+		body     string
+		min, max uint64
+	}{
+		{"small answers, threshold 64", Options{FlushThreshold: 64}, "", n, n},
+		{"1500-byte answers", Options{}, big, 3, n - 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, l := pipelineServer(t, tc.opts, ListenOptions{Threading: true}, false, func(c *CGI) {
+				echoPath(c)
+				_, _ = c.WriteString(tc.body)
+			})
+			nc, br := rawConn(t, l)
+			before := writeCalls(srv)
+			_, err := io.WriteString(nc, pipelineOf(n, "/p"))
+			require.NoError(t, err)
+			for i := range n {
+				resp, body := readResponse(t, br, "GET")
+				require.Equal(t, 200, resp.StatusCode)
+				require.Equal(t, fmt.Sprintf("/p%d %s", i, tc.body), body)
+			}
+			writes := writeCalls(srv) - before
+			t.Logf("%d answers, %d writes", n, writes)
+			assert.GreaterOrEqual(t, writes, tc.min)
+			assert.LessOrEqual(t, writes, tc.max)
+		})
+	}
+}
+
 // Over TLS the answers share one write too (and so one TLS record).
 func TestPipelineSharesWritesTLS(t *testing.T) {
 	const n = 8
