@@ -6,3 +6,6 @@ import "os"
 // worker cannot be started on Windows anyway: its sockets cannot be
 // passed as files.)
 func stopWorker(p *os.Process) error { return p.Kill() }
+
+// restoreNonblocking: sockets are never passed to workers here.
+func restoreNonblocking([]*os.File) {}
