@@ -128,6 +128,9 @@ func (q *CGI) Keep() {
 	q.cn.srv.ev.keep(q.cn) // first: what follows may hand the socket to Go
 	q.cn.probeKeepAlive()
 	q.watchClient()
+	if q.cn.holding.Load() {
+		q.out.signal() // the pump writes the answers held back (pipeline.go)
+	}
 }
 
 // Close finishes the response: pending output is sent, and the connection
@@ -223,7 +226,11 @@ func (q *CGI) watchClient() {
 	if q.body != nil && !q.body.done() {
 		return
 	}
-	q.cn.cr.startBackgroundRead(func() { q.clientGone(ErrClientGone) })
+	// On the poller's runner the read starts only if the runner is handed
+	// over (the callback blocks, Keep): a callback that returns within
+	// the handoff's tick keeps its socket out of Go's netpoller.
+	later := q.cn.srv.ev.watch(q.cn)
+	q.cn.cr.startBackgroundRead(func() { q.clientGone(ErrClientGone) }, later)
 }
 
 // cleanup runs when the request is over on every path: temp files of

@@ -45,6 +45,12 @@ func (q *CGI) Header(h http.Header) {
 		r.header = nil // the defaults, with no map to allocate
 		return
 	}
+	if vs := h["Content-Type"]; len(h) == 1 && len(vs) == 1 {
+		if shared, ok := q.srv.ctypes.contentType(vs[0]); ok {
+			r.header = shared
+			return
+		}
+	}
 	r.header = make(http.Header, len(h))
 	for k, vs := range h {
 		if len(vs) == 0 {

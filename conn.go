@@ -34,16 +34,22 @@ type conn struct {
 	req          http1.Request
 	lim          *http1.Limits
 
-	wmu      sync.Mutex // socket writes: responses and 100 Continue
-	hdr      []byte     // guarded by wmu: scratch for response heads
-	writeBy  time.Time  // guarded by wmu: the write deadline armed last (setWriteDeadline)
-	vecArr   [4][]byte  // backing for vec
-	vec      net.Buffers
-	outBuf   []byte        // output buffer handed from request to request
-	wake     chan struct{} // the Buffer's wake channel, reused per request
-	idleWait idleWaiter
-	loop     connLoop // the connection's side of the poller (evloop_linux.go)
-	chunked  http1.ChunkedReader
+	wmu     sync.Mutex  // socket writes: responses and 100 Continue
+	hdr     []byte      // guarded by wmu: scratch for response heads; its first held bytes are answers held back (pipeline.go)
+	held    int         // guarded by wmu: how many
+	werr    error       // guarded by wmu: sticky: a write of held answers failed
+	holding atomic.Bool // held > 0, read without wmu
+	// holdTimer writes held answers after holdWait; created on the first
+	// hold, armed only while answers are held (guarded by wmu).
+	holdTimer *time.Timer
+	writeBy   time.Time // guarded by wmu: the write deadline armed last (setWriteDeadline)
+	vecArr    [4][]byte // backing for vec
+	vec       net.Buffers
+	outBuf    []byte        // output buffer handed from request to request
+	wake      chan struct{} // the Buffer's wake channel, reused per request
+	idleWait  idleWaiter
+	loop      connLoop // the connection's side of the poller (evloop_linux.go)
+	chunked   http1.ChunkedReader
 
 	closing atomic.Bool // finish the current response, then close (shutdown)
 	linger  bool        // the client may still be sending: close gently (lingerClose)
@@ -64,6 +70,7 @@ type conn struct {
 func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
 	c.cr.conn = nc
+	c.cr.beforeRead = c.flushHeld
 	c.loop.init(c)
 	c.st = srv.stats.stripe()
 	c.cr.st = c.st
@@ -159,6 +166,7 @@ func (c *conn) finishConn() {
 	}
 	c.srv.ev.forget(c) // before the descriptor closes and can be reused
 	if !c.gaveUp.Load() {
+		_ = c.flushHeld() // answers held back go out before the close
 		if c.linger {
 			c.lingerClose()
 		}
@@ -240,6 +248,10 @@ func (c *conn) awaitRequest(onRunner bool) (stepOutcome, error) {
 			c.srv.takeReadBuf(cr) // TLS and in-memory connections read as usual
 		}
 		return again, nil
+	}
+	if err := c.flushHeld(); err != nil { // held answers never wait on the client
+		cr.err = err
+		return again, err
 	}
 	c.srv.returnReadBuf(cr)
 	cr.r, cr.w = 0, 0
@@ -414,10 +426,14 @@ func (c *conn) writeError(status int) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.linger = true
-	c.hdr = appendErrorResponse(c.hdr[:0], c.srv, status)
+	if c.werr != nil {
+		return
+	}
+	c.hdr = appendErrorResponse(c.hdr[:c.held], c.srv, status) // after held answers (pipeline.go)
 	c.setWriteDeadline()
 	n, _ := c.nc.Write(c.hdr)
 	c.st.countOut(int64(n))
+	c.released()
 }
 
 // setWriteDeadline arms WriteTimeout for the write about to start; callers
@@ -540,6 +556,13 @@ func (c *conn) pump(q *CGI) error {
 			return err
 		}
 		if !ok {
+			if q.kept.Load() {
+				// Keep's wake-up (pipeline.go): answers held back
+				// must not wait for a long poll or a stream.
+				if err := c.flushHeld(); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if fin {
@@ -580,9 +603,18 @@ func (c *conn) continue100(q *CGI) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	out := append(c.hdr[:c.held], "HTTP/1.1 100 Continue\r\n\r\n"...) // after held answers
 	c.setWriteDeadline()
-	n, err := io.WriteString(c.nc, "HTTP/1.1 100 Continue\r\n\r\n")
+	n, err := c.nc.Write(out)
+	c.hdr = out[:0]
 	c.st.countOut(int64(n))
+	c.released()
+	if err != nil {
+		c.werr = err
+	}
 	return err
 }
 

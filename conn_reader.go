@@ -37,12 +37,16 @@ type connReader struct {
 	timeout time.Duration // inactivity deadline set before each read; 0 = none
 	headBy  time.Time     // the whole head must have arrived by then; zero = no bound
 	err     error         // sticky
+	// beforeRead runs before every read of the socket: answers held back
+	// are written first, so they never wait on the client (pipeline.go).
+	beforeRead func() error
 
 	// background read, for noticing a client that goes away while its
 	// request is being answered
 	bgMu      sync.Mutex
 	bgRunning bool          // guarded by bgMu
 	bgDone    chan struct{} // guarded by bgMu
+	bgLater   func()        // guarded by bgMu: a background read to start later (startLaterRead)
 	// Written by the background read, read by the connection's goroutine
 	// once bgDone is closed (or before one starts).
 	bgByte [1]byte
@@ -89,6 +93,10 @@ func (cr *connReader) fill() error {
 }
 
 func (cr *connReader) readConn(p []byte) (int, error) {
+	if err := cr.beforeRead(); err != nil {
+		cr.err = err
+		return 0, err
+	}
 	if cr.timeout > 0 {
 		d := time.Now().Add(cr.timeout)
 		if !cr.headBy.IsZero() && cr.headBy.Before(d) {
@@ -158,13 +166,26 @@ func (cr *connReader) ReadLine(max int) ([]byte, error) {
 
 // startBackgroundRead watches the idle socket while a fully received request
 // is answered: a read error means the client is gone and onGone runs; a byte
-// (a pipelined request) is kept for the next fill.
-func (cr *connReader) startBackgroundRead(onGone func()) {
+// (a pipelined request) is kept for the next fill. With later, it only
+// notes the wish: startLaterRead (Linux) starts it, unless the request ends first
+// (abortBackgroundRead), which costs a request that ends quickly nothing.
+func (cr *connReader) startBackgroundRead(onGone func(), later bool) {
 	cr.bgMu.Lock()
 	if cr.bgRunning || cr.err != nil || cr.bgHave || cr.buffered() > 0 {
 		cr.bgMu.Unlock()
 		return
 	}
+	if later {
+		cr.bgLater = onGone
+		cr.bgMu.Unlock()
+		return
+	}
+	cr.startLocked(onGone)
+}
+
+// startLocked starts the background read and releases bgMu.
+func (cr *connReader) startLocked(onGone func()) {
+	cr.bgLater = nil
 	cr.bgRunning = true
 	cr.bgDone = make(chan struct{})
 	_ = cr.conn.SetReadDeadline(time.Time{})
@@ -189,6 +210,7 @@ func (cr *connReader) startBackgroundRead(onGone func()) {
 func (cr *connReader) abortBackgroundRead() {
 	cr.bgMu.Lock()
 	defer cr.bgMu.Unlock()
+	cr.bgLater = nil // the request is over: a late start must not read the next one
 	if !cr.bgRunning {
 		return
 	}

@@ -5,6 +5,7 @@ package httpev
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/httpev/httpev/internal/poller"
@@ -46,6 +47,12 @@ type connLoop struct {
 	// mutex.
 	ready bool
 	until time.Time // the idle deadline the poller was given (same owner)
+	// watched: a background read watches the socket for the client
+	// leaving (CGI.Context, Keep): its going to Go is that goroutine's
+	// wait, not the runner's, and must not hand the runner over. Set by
+	// the goroutine serving the connection, read by the one whose read or
+	// write takes the socket to Go.
+	watched atomic.Bool
 }
 
 // listenerLoop is a listener's side: the poller's policy state for its
@@ -84,12 +91,32 @@ func (ev *eventLoop) adopt(c *conn) bool {
 // write about to wait), which also hands the runner over if it was serving
 // c.
 func (ev *eventLoop) hook(c *conn, fc *rawfd.Conn) {
-	fc.SetHooks(rawfd.Hooks{Leaving: func(fd int) { ev.p.Lost(&c.loop.entry, fd) }})
+	fc.SetHooks(rawfd.Hooks{Leaving: func(fd int) {
+		if c.loop.watched.Load() {
+			ev.p.Forget(&c.loop.entry) // the background read's wait, not the runner's
+			return
+		}
+		ev.p.Lost(&c.loop.entry, fd)
+	}})
 }
 
 // keep is Keep's notice: c's request outlives its callback, so a runner
 // serving c hands over at once.
 func (ev *eventLoop) keep(c *conn) { ev.p.Release(&c.loop.entry) }
+
+// watch tells that a background read is about to watch c's socket for
+// the client leaving. It reports whether a runner serves c: the read then
+// waits until the runner is handed over (pollClient.Detached), since a
+// callback that returns within a tick needs no watch, and the socket's
+// going to Go for it costs a dup, two epoll_ctl and a second detach. The
+// socket goes to Go for the read on the read's goroutine, which is not the
+// runner's wait (hook): where it was taken for one, the runner was handed
+// over per request, and a new connection's started the back-off of first
+// requests.
+func (ev *eventLoop) watch(c *conn) (later bool) {
+	c.loop.watched.Store(true)
+	return ev.p.Serving(&c.loop.entry)
+}
 
 // forget takes c out of the epoll set before its socket closes.
 func (ev *eventLoop) forget(c *conn) { ev.p.Forget(&c.loop.entry) }
@@ -166,6 +193,11 @@ func (pc *pollClient) Resume() {
 // Expire closes a connection whose idle timeout passed, silently, as a
 // waiting goroutine's timeout would.
 func (pc *pollClient) Expire() { (*conn)(pc).finishConn() }
+
+// Detached: the runner serving the connection was replaced, and its
+// callback goes on on the old runner's goroutine: a background read noted
+// for later starts now.
+func (pc *pollClient) Detached() { pc.cr.startLaterRead() }
 
 func (pc *pollClient) Group() *poller.Group { return &pc.l.loop.group }
 
@@ -279,7 +311,9 @@ func (c *conn) outsideGo() bool {
 // they are cheap to make again for a connection idle this long.
 func (c *conn) dropScratch() {
 	c.outBuf = nil
+	c.wmu.Lock() // hdr may hold answers until flushHeld; none are held by now
 	c.hdr = nil
+	c.wmu.Unlock()
 }
 
 // park puts an idle connection into the poller, one-shot. It fails once
@@ -309,6 +343,7 @@ func (c *conn) reside(since time.Time, timeout time.Duration, onRunner bool) (st
 	cr := &c.cr
 	c.srv.returnReadBuf(cr)
 	if fc := c.detach(); fc != nil {
+		c.loop.watched.Store(false) // the request's background read has ended (keepAlive)
 		fd := fc.FD()
 		c.loop.until = deadlineAfter(since, timeout)
 		if c.srv.ev.p.Reside(&c.loop.entry, fd, c.loop.until, c.open) {
@@ -350,4 +385,17 @@ func (c *conn) detach() *rawfd.Conn {
 	c.cr.conn = fc
 	c.idleWait.rc, _ = fc.SyscallConn()
 	return fc
+}
+
+// startLaterRead starts the background read noted for later
+// (startBackgroundRead), if the request it was for has not ended: the
+// runner serving it was handed over.
+func (cr *connReader) startLaterRead() {
+	cr.bgMu.Lock()
+	onGone := cr.bgLater
+	if onGone == nil || cr.bgRunning {
+		cr.bgMu.Unlock()
+		return
+	}
+	cr.startLocked(onGone)
 }

@@ -3,6 +3,7 @@ package httpev
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -480,4 +481,53 @@ func TestEvloopKeepHandsOver(t *testing.T) {
 		_, firsts := backoffs(l)
 		assert.Equal(t, first, firsts > 0, "back-off of first requests")
 	}
+}
+
+// TestEvloopContextStaysOnPoller: a callback that asks for its request's
+// context goes on on the poller, and its socket stays out of Go's
+// netpoller: the watch for the client leaving (a background read, which
+// takes the socket to Go) starts only if the runner is handed over. The
+// runner is not handed over for it, new connections' first requests are
+// not backed off, and a context still ends when the client leaves during a
+// callback that blocks.
+func TestEvloopContextStaysOnPoller(t *testing.T) {
+	leakCheck(t)
+	var e residentEcho
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		_ = c.Context()
+		e.serve(c)
+	})
+	tunePoller(srv, func(t *poller.Tuning) { t.Tick, t.Slow = time.Hour, time.Hour })
+	for i := range 5 { // new connections: a first request each
+		conn, br := rawConn(t, l)
+		for j := range 3 { // and keep-alive ones
+			io.WriteString(conn, parkGet(10*i+j))
+			expectOK(t, br, 10*i+j)
+		}
+		conn.Close()
+	}
+	assert.EqualValues(t, 15, e.onPoller.Load(), "every request on the poller")
+	c := pollerCounts(srv)
+	assert.Zero(t, c.Handoffs, "no handoff")
+	assert.EqualValues(t, 5, c.Registrations, "each socket registered once: never taken to Go")
+	_, first := backoffs(l)
+	assert.Zero(t, first, "no back-off of first requests")
+
+	// A callback that blocks until its client leaves: the runner is handed
+	// over after a tick, and the watch starts then.
+	gone := make(chan error, 1)
+	srv2, l2, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		ctx := c.Context()
+		select {
+		case <-ctx.Done():
+			gone <- ctx.Err()
+		case <-time.After(5 * time.Second):
+			gone <- errors.New("the context did not end when the client left")
+		}
+	})
+	conn, _ := rawConn(t, l2)
+	io.WriteString(conn, parkGet(1))
+	require.Eventually(t, func() bool { return pollerCounts(srv2).Handoffs > 0 }, 5*time.Second, time.Millisecond)
+	conn.Close()
+	assert.ErrorIs(t, <-gone, context.Canceled)
 }

@@ -28,6 +28,8 @@ func (*eventLoop) adopt(*conn) bool { return false }
 
 func (*eventLoop) keep(*conn) {}
 
+func (*eventLoop) watch(*conn) bool { return false }
+
 func (*eventLoop) forget(*conn) {}
 
 func (*eventLoop) drain(*conn) bool { return false }

@@ -30,7 +30,9 @@ func (q *CGI) GiveUpHandle() (net.Conn, error) {
 		b.mu.Unlock()
 		return nil, err
 	}
-	var out []byte
+	// Answers held back for pipelined requests go first (pipeline.go).
+	out := append([]byte(nil), c.hdr[:c.held]...)
+	c.released()
 	r := &q.resp
 	if !r.sent && (len(b.data) > 0 || r.header != nil) {
 		q.frame = frameRaw

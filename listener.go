@@ -175,15 +175,14 @@ func (o *ListenOptions) tlsConfig() (*tls.Config, error) {
 
 // File returns a duplicate of the listening socket, to hand to child
 // processes (exec.Cmd.ExtraFiles) which serve it with net.FileListener and
-// Server.Listen: Go's form of pre-forking.
+// Server.Listen: Go's form of pre-forking. Unlike net.TCPListener.File,
+// its Fd (which exec calls) leaves the socket non-blocking: the parent and
+// its children share that mode, and a blocking listening socket would
+// stall whichever process accepts next once the queue is empty.
 func (l *PortListener) File() (*os.File, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f, ok := l.ln.(interface{ File() (*os.File, error) })
-	if !ok {
-		return nil, fmt.Errorf("httpev: %T has no file", l.ln)
-	}
-	return f.File()
+	return listenerFile(l.ln)
 }
 
 func isPortZero(address string) bool {

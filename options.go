@@ -55,9 +55,11 @@ type Options struct {
 	// ReadBufferSize is the per-connection socket read buffer; default 8 KB.
 	ReadBufferSize int
 	// FlushThreshold is how much output a Buffer gathers before it starts
-	// sending on its own; default 50 KB. MaxBuffered is the high-water mark:
-	// a write that would take the pending output past it fails with
-	// ErrBufferFull instead of growing memory; default 4 MB.
+	// sending on its own; default 50 KB. It also bounds, when under 4 KB,
+	// the answers to pipelined requests held back to share one write.
+	// MaxBuffered is the high-water mark: a write that would take the
+	// pending output past it fails with ErrBufferFull instead of growing
+	// memory; default 4 MB.
 	FlushThreshold int
 	MaxBuffered    int
 

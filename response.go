@@ -45,10 +45,13 @@ func (b *Buffer) takeIfDue() (data []byte, fin, ok bool, err error) {
 func (c *conn) send(q *CGI, data []byte, fin bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr // writing held answers failed (pipeline.go)
+	}
 	b := &q.out
 	b.mu.Lock()
 	r := &q.resp
-	out := c.hdr[:0]
+	out := c.hdr[:c.held] // held answers go first, in the same write (pipeline.go)
 	if !r.sent {
 		q.frame = c.chooseFraming(q, fin)
 		out = c.appendHead(out, q, b.queued)
@@ -87,6 +90,10 @@ func (c *conn) send(q *CGI, data []byte, fin bool) error {
 			vec = append(vec, lastChunk)
 		}
 	}
+	if fin && len(vec) == 0 && c.mayHold(q, abort, len(out)) {
+		c.hold(out)
+		return nil
+	}
 	c.setWriteDeadline()
 	var err error
 	var n int64
@@ -102,7 +109,9 @@ func (c *conn) send(q *CGI, data []byte, fin bool) error {
 		n = int64(m)
 	}
 	c.st.countOut(n)
+	c.released()
 	if err != nil {
+		c.werr = err
 		return err
 	}
 	if fin && (q.frame == frameClose || abort) {

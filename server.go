@@ -32,7 +32,8 @@ import (
 //  2. Server.mu: the connection and listener sets, shutdown state, each
 //     conn's idle flag and its nc while it changes (detach).
 //     conn.wmu: socket writes of one connection (responses, 100 Continue,
-//     GiveUpHandle). The two are never held together.
+//     GiveUpHandle, answers held for pipelining, which the hold timer's
+//     goroutine may write: pipeline.go). The two are never held together.
 //  3. Buffer.mu (CGI.out): the output of one request; taken under wmu by
 //     send and GiveUpHandle.
 //  4. connReader.bgMu: the background read of one connection.
@@ -56,6 +57,7 @@ import (
 // Go form of an HTTP::Server::EV object. Create it with New.
 type Server struct {
 	opts        Options
+	ctypes      headerCache // shared Content-Type-only headers (CGI.Header)
 	log         *slog.Logger
 	limits      http1.Limits
 	chunkLimits http1.ChunkLimits
@@ -76,6 +78,7 @@ type Server struct {
 	stats  serverStats
 
 	defaultHeaders http.Header
+	holdWait       time.Duration       // pipeline.go's holdWait; tests lengthen it
 	connSem        *semaphore.Weighted // Options.MaxConns
 	cbSem          *semaphore.Weighted // Options.MaxCallbacks
 
@@ -136,6 +139,7 @@ func New(opts Options) (*Server, error) {
 		attach:    map[*io.Writer]*sync.Mutex{},
 	}
 	s.defaultHeaders = o.Headers.Clone()
+	s.holdWait = holdWait
 	if o.MaxConns > 0 {
 		s.connSem = semaphore.NewWeighted(int64(o.MaxConns))
 	}

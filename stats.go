@@ -127,6 +127,7 @@ type statStripe struct {
 	accepted atomic.Uint64
 	requests [6]atomic.Uint64
 	in, out  atomic.Uint64
+	writes   atomic.Uint64 // write calls to clients: tests see pipelined answers share one (pipeline.go)
 	dropped  [numDropCauses]atomic.Uint64
 	_        [64]byte // the next stripe's counters start on another cache line
 }
@@ -255,6 +256,7 @@ func (p *statStripe) countIn(n int) {
 }
 
 func (p *statStripe) countOut(n int64) {
+	p.writes.Add(1)
 	if n > 0 {
 		p.out.Add(uint64(n))
 	}

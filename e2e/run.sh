@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Browser end-to-end tests (.ci/run calls this): installs Debian's chromium
-# when it is missing, then runs the tests of this module with the race
-# detector. Extra arguments go to go test (e.g. -run, -v, -update-docs).
+# End-to-end tests (.ci/run calls this): the browser test and the
+# deployment tests of docs/deploy.md. Installs Debian's chromium when it is
+# missing (.ci/run installs nginx-light and systemd; tests whose program is
+# absent skip), then runs the tests of this module with the race detector. Extra arguments go to go test (e.g. -run, -v, -update-docs).
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -1,6 +1,9 @@
-// Package e2e drives httpev programs in a real browser. It is a module of
-// its own so that the browser driver (chromedp) never enters the library's
-// go.mod; e2e/run.sh installs Chromium and runs it.
+// Package e2e drives httpev programs as built binaries from outside: in a
+// real browser, and deployed as docs/deploy.md shows (behind a real nginx,
+// with -procs, under systemd-socket-activate). It is a module of its own so
+// that the browser driver (chromedp) and the WebSocket client never enter
+// the library's go.mod; e2e/run.sh installs Chromium and runs it, .ci/run
+// also installs nginx and systemd's tools.
 package e2e
 
 import (

@@ -108,15 +108,13 @@ func fileListeners(first, count int) ([]net.Listener, error) {
 
 // listenerFiles returns a descriptor for each listener, for a child
 // process's ExtraFiles; the caller closes them once the child has started.
+// They come from socketFile, not the listeners' File: os/exec calls Fd,
+// which for net's File copies switches the socket to blocking mode, and
+// that mode is shared by the workers already accepting from it.
 func listenerFiles(lns []net.Listener) ([]*os.File, error) {
 	var files []*os.File
 	for _, ln := range lns {
-		fl, ok := ln.(interface{ File() (*os.File, error) })
-		if !ok {
-			closeFiles(files)
-			return nil, fmt.Errorf("%T cannot be passed to a worker", ln)
-		}
-		f, err := fl.File()
+		f, err := socketFile(ln)
 		if err != nil {
 			closeFiles(files)
 			return nil, fmt.Errorf("passing %s to a worker: %w", ln.Addr(), err)

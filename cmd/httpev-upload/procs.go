@@ -100,9 +100,7 @@ func (s *supervisor) once(ctx context.Context, slot int) error {
 	cmd.ExtraFiles = s.files
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	cmd.SysProcAttr = workerAttr()
-	err := cmd.Start()
-	restoreNonblocking(s.files)
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		return err
 	}
 	s.log.Info("worker started", "slot", slot, "pid", cmd.Process.Pid)

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+	"net"
 	"os"
 	"syscall"
 )
@@ -10,17 +12,30 @@ import (
 // stopWorker asks a worker for a graceful stop, as SIGTERM does for the app.
 func stopWorker(p *os.Process) error { return p.Signal(syscall.SIGTERM) }
 
-// restoreNonblocking puts the listening sockets back in non-blocking mode
-// after a worker was started with them. exec calls File.Fd, which makes a
-// descriptor blocking, and the mode belongs to the socket, shared by every
-// process that holds it: the other workers' accepts then blocked in the
-// kernel, where no deadline reaches them. A worker shutting down (a
-// restart stops all of them at once) sat in such an accept for as long as
-// no client connected (minutes, in a test, until its grace ran out), and
-// took the connections it accepted late past its drain window, closing
-// them unanswered (17 wrk read errors per restart with -procs 2).
-func restoreNonblocking(files []*os.File) {
-	for _, f := range files {
-		_ = syscall.SetNonblock(int(f.Fd()), true)
+// socketFile duplicates ln's descriptor into a file whose Fd leaves the
+// socket non-blocking (os.NewFile of a non-blocking descriptor keeps it so).
+func socketFile(ln net.Listener) (*os.File, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("not a socket")
 	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		syscall.ForkLock.RLock() // no worker started meanwhile inherits it
+		defer syscall.ForkLock.RUnlock()
+		if nfd, derr = syscall.Dup(int(fd)); derr == nil {
+			syscall.CloseOnExec(nfd)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	return os.NewFile(uintptr(nfd), "listener"), nil
 }

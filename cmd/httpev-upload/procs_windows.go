@@ -1,11 +1,17 @@
 package main
 
-import "os"
+import (
+	"errors"
+	"net"
+	"os"
+)
 
 // stopWorker kills: Windows has no SIGTERM to send to another process. (A
 // worker cannot be started on Windows anyway: its sockets cannot be
 // passed as files.)
 func stopWorker(p *os.Process) error { return p.Kill() }
 
-// restoreNonblocking: sockets are never passed to workers here.
-func restoreNonblocking([]*os.File) {}
+// socketFile: Windows sockets cannot be passed as inherited descriptors.
+func socketFile(net.Listener) (*os.File, error) {
+	return nil, errors.New("-procs is not supported on Windows")
+}

@@ -37,9 +37,9 @@
 // (Forget, Lost, Drain) before the connection closes it, so an event is
 // never applied to a descriptor number that was closed and reused: the
 // runner looks the descriptor up and checks the registration's generation
-// under the mutex before it acts. The poller calls its clients, and starts
-// goroutines, with no lock held; callers may hold their own locks around
-// Park, Drain, Forget and Lost (they come before Poller.mu), never around
-// Start or Reside. The counters and the handoff's serving pointer are
+// under the mutex before it acts. The poller calls its clients (Group and
+// Fresh excepted, which must not lock) and starts goroutines with no lock
+// held; callers may hold their own locks around Park, Drain, Forget and
+// Lost (they come before Poller.mu), never around Start or Reside. The counters and the handoff's serving pointer are
 // atomics, read without the lock.
 package poller

@@ -20,6 +20,7 @@ type handState struct {
 	rest    []event // guarded by Poller.mu: the events after the one being served; a replacement takes them over
 	fresh   bool    // guarded by Poller.mu: the one being served has served no request before
 	pending bool    // guarded by Poller.mu: a replacement is to be started by the watcher
+	left    *Entry  // guarded by Poller.mu: the connection the last handoff left to its goroutine, told by the watcher (Client.Detached)
 
 	seq     atomic.Uint64         // counts connections served on a runner
 	serving atomic.Pointer[Entry] // the one being served now, nil between them
@@ -143,6 +144,7 @@ func (p *Poller) handoffLocked(waits bool) {
 	}
 	p.deregisterLocked(e)
 	h.serving.Store(nil)
+	h.left = e
 	h.runner++
 	p.handoffs.Add(1)
 	if p.stopped {
@@ -159,7 +161,8 @@ func (p *Poller) handoffLocked(waits bool) {
 	}
 }
 
-// spawnPending starts the runner a handoff asked for, if any.
+// spawnPending starts the runner a handoff asked for, if any, and tells
+// the connection left behind.
 func (p *Poller) spawnPending() {
 	p.mu.Lock()
 	h := &p.hand
@@ -168,8 +171,11 @@ func (p *Poller) spawnPending() {
 		return
 	}
 	h.pending = false
-	runner, rest := h.runner, h.rest
-	h.rest = nil
+	runner, rest, left := h.runner, h.rest, h.left
+	h.rest, h.left = nil, nil
 	p.mu.Unlock()
 	go p.run(runner, rest)
+	if left != nil {
+		left.client.Detached()
+	}
 }

@@ -51,8 +51,9 @@ type Entry struct {
 // Init ties e to its connection; call it once before e is used.
 func (e *Entry) Init(c Client) { e.client = c }
 
-// Client is what the poller asks of a connection. It calls these with no
-// lock held.
+// Client is what the poller asks of a connection. It calls Serve, Resume
+// and Expire with no lock held; Group and Fresh under its mutex, so they
+// must not lock or block.
 type Client interface {
 	// Serve serves the connection's ready input on the calling goroutine,
 	// a runner's, until the connection waits again (Reside) or ends, or
@@ -65,6 +66,11 @@ type Client interface {
 	// Resume starts the connection's own goroutine; its input is ready
 	// (or its idle wait ends at once: an end of stream, an error).
 	Resume()
+	// Detached tells that the runner serving the connection was replaced
+	// (a handoff): the goroutine serving it is the connection's own now.
+	// It is called on the watcher's goroutine, perhaps once the
+	// connection has moved on.
+	Detached()
 	// Expire closes a connection whose idle timeout passed in the set.
 	// It is called on a goroutine of its own.
 	Expire()

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,15 +21,16 @@ func TestMain(m *testing.M) {
 // fake is a client over one end of a pipe: the test writes to the other
 // end to make it ready. It reports each call on a channel.
 type fake struct {
-	p       *Poller
-	e       Entry
-	r, w    int
-	group   *Group
-	fresh   bool
-	serve   func(f *fake) // on the runner; default: read and reside again
-	served  chan bool     // Serving(e) as seen inside Serve
-	resumed chan struct{}
-	expired chan struct{}
+	p        *Poller
+	e        Entry
+	r, w     int
+	group    *Group
+	fresh    bool
+	serve    func(f *fake) // on the runner; default: read and reside again
+	served   chan bool     // Serving(e) as seen inside Serve
+	resumed  chan struct{}
+	expired  chan struct{}
+	detached atomic.Int32
 }
 
 func newFake(t *testing.T, p *Poller, g *Group) *fake {
@@ -62,6 +64,7 @@ func (f *fake) Serve() bool {
 	return false
 }
 func (f *fake) Resume()       { f.drain(); f.resumed <- struct{}{} }
+func (f *fake) Detached()     { f.detached.Add(1) }
 func (f *fake) Expire()       { f.expired <- struct{}{} }
 func (f *fake) Group() *Group { return f.group }
 func (f *fake) Fresh() bool   { return f.fresh }
@@ -139,6 +142,8 @@ func TestReleaseHandsOver(t *testing.T) {
 	wait(t, quick.served, "serve of the quick one while the slow one is held")
 	close(hold)
 	assert.EqualValues(t, 1, p.Counts().Handoffs)
+	require.Eventually(t, func() bool { return slow.detached.Load() == 1 }, 5*time.Second, time.Millisecond, "told it was left to its goroutine")
+	assert.Zero(t, quick.detached.Load())
 	_, first := g.Started()
 	assert.EqualValues(t, 1, first, "a kept first request starts the back-off of first requests")
 	assert.True(t, g.FirstOff(time.Now()))
@@ -160,6 +165,7 @@ func TestWatcherHandsOver(t *testing.T) {
 	wait(t, quick.served, "serve of the quick one after the handoff")
 	close(hold)
 	assert.EqualValues(t, 1, p.Counts().Handoffs)
+	require.Eventually(t, func() bool { return slow.detached.Load() == 1 }, 5*time.Second, time.Millisecond, "told it was left to its goroutine")
 }
 
 // TestStaleEvent feeds the runner events that do not belong to the current
