@@ -153,9 +153,8 @@ func (c *conn) step(onRunner bool) stepOutcome {
 	q := newCGI(c)
 	c.cur.Store(q)
 	ok := c.serveRequest(q)
-	c.countRequest(q)
+	c.countRequest(q) // and reclaims its output buffer
 	c.cur.Store(nil)
-	c.reclaim(q)
 	if f := c.l.opts.OnResponseLog; f != nil {
 		e := q.logEntry()
 		c.l.exec.async(func() { f(e) })
@@ -233,17 +232,15 @@ const (
 	lingerBytes = maxDrain
 )
 
-// reclaim takes the finished request's output buffer back for the next
-// request. Writes after the finish fail before touching it.
-func (c *conn) reclaim(q *CGI) {
-	b := &q.out
-	b.mu.Lock()
+// reclaimLocked takes the finished request's output buffer back for the
+// next request (b.mu held). Writes after the finish fail before touching
+// it.
+func (c *conn) reclaimLocked(b *Buffer) {
 	buf := b.data
 	if cap(b.spare) > cap(buf) {
 		buf = b.spare
 	}
 	b.data, b.spare = nil, nil
-	b.mu.Unlock()
 	if cap(buf) <= 8<<10 { // an idle connection should not hold a big response's memory
 		c.outBuf = buf[:0]
 	}

@@ -49,7 +49,9 @@ import (
 // (threading.go). No goroutine is started while any of them is held:
 // Buffer.signal, which may start a request's pump goroutine, is called
 // unlocked, and the poller starts its runners from its watcher goroutine.
-// The atomics (conn.closing, gaveUp, probing, cur; the poller's counters
+// The atomics (conn.closing, gaveUp, probing, cur; CGI.ctxBuilt,
+// ctxEnded, hasFiles, which spare ctxMu and CGI.mu on requests that
+// never use them; the poller's counters
 // and back-offs) are read without locks; each notes what it publishes.
 
 // Server owns listeners, their connections, the loop goroutine that runs
