@@ -28,7 +28,7 @@ type CGI struct {
 	srv  *Server
 	l    *PortListener
 	cn   *conn
-	from time.Time
+	from time.Time // arrival: the read that brought the head (connReader.readAt)
 
 	mu        sync.Mutex // lazily parsed input
 	parsedGet bool
@@ -64,7 +64,10 @@ type CGI struct {
 }
 
 func newCGI(c *conn) *CGI {
-	q := &CGI{srv: c.srv, l: c.l, cn: c, from: time.Now()}
+	q := &CGI{srv: c.srv, l: c.l, cn: c, from: c.cr.readAt}
+	if q.from.IsZero() {
+		q.from = time.Now()
+	}
 	q.timer = q.from
 	if c.wake == nil {
 		c.wake = make(chan struct{}, 1)
