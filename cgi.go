@@ -28,7 +28,7 @@ type CGI struct {
 	srv  *Server
 	l    *PortListener
 	cn   *conn
-	from time.Time
+	from time.Time // arrival: the read that brought the head (connReader.readAt)
 
 	mu        sync.Mutex // lazily parsed input
 	parsedGet bool
@@ -37,6 +37,7 @@ type CGI struct {
 	parsedCk  bool
 	cookies   []form.Pair
 	files     []*MultipartFile
+	hasFiles  atomic.Bool // set once files has one, after it is appended
 
 	body         *bodyReader   // request body left on the socket, if any
 	resume       chan struct{} // non-nil while Stop pauses the body
@@ -55,16 +56,24 @@ type CGI struct {
 	dir      string // the handler-table row that routed the request
 	dirMatch []string
 
+	// The request's context is built only when asked for. ctxBuilt and
+	// ctxEnded let cancelCtx, which runs for every request, skip ctxMu
+	// when it was never asked for: each side stores its flag, then loads
+	// the other's, so at least one of them sees both and cancels.
 	ctxMu    sync.Mutex
-	ctx      context.Context
-	cancel   context.CancelFunc
-	ctxEnded bool
+	ctx      context.Context    // guarded by ctxMu
+	cancel   context.CancelFunc // guarded by ctxMu
+	ctxBuilt atomic.Bool
+	ctxEnded atomic.Bool
 	timer    time.Time
 	attached []attachment
 }
 
 func newCGI(c *conn) *CGI {
-	q := &CGI{srv: c.srv, l: c.l, cn: c, from: time.Now()}
+	q := &CGI{srv: c.srv, l: c.l, cn: c, from: c.cr.readAt}
+	if q.from.IsZero() {
+		q.from = time.Now()
+	}
 	q.timer = q.from
 	if c.wake == nil {
 		c.wake = make(chan struct{}, 1)
@@ -198,11 +207,13 @@ func (q *CGI) Context() context.Context {
 	q.ctxMu.Lock()
 	if q.ctx == nil {
 		q.ctx, q.cancel = context.WithCancel(q.srv.ctx)
-		if q.ctxEnded {
-			q.cancel()
-		}
+		q.ctxBuilt.Store(true)
 	}
-	ctx, ended := q.ctx, q.ctxEnded
+	ended := q.ctxEnded.Load()
+	if ended {
+		q.cancel()
+	}
+	ctx := q.ctx
 	q.ctxMu.Unlock()
 	if !ended {
 		q.watchClient()
@@ -212,12 +223,13 @@ func (q *CGI) Context() context.Context {
 
 // cancelCtx ends the request's context; one never asked for is not built.
 func (q *CGI) cancelCtx() {
+	q.ctxEnded.Store(true)
+	if !q.ctxBuilt.Load() {
+		return // Context, if it builds one now, sees ctxEnded
+	}
 	q.ctxMu.Lock()
 	defer q.ctxMu.Unlock()
-	q.ctxEnded = true
-	if q.cancel != nil {
-		q.cancel()
-	}
+	q.cancel()
 }
 
 // watchClient starts the background read that notices a vanished client,
@@ -243,6 +255,9 @@ func (q *CGI) cleanup() {
 // removeFiles removes the temp files of uploads the application did not
 // save; it is safe to call more than once.
 func (q *CGI) removeFiles() {
+	if !q.hasFiles.Load() {
+		return // most requests: no turn of q.mu
+	}
 	q.mu.Lock()
 	files := q.files
 	q.mu.Unlock()

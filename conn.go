@@ -122,16 +122,29 @@ func (c *conn) serve() {
 // step waits for the next request and serves it; onRunner tells that it
 // runs on the poller's runner, which must never wait for a client.
 func (c *conn) step(onRunner bool) stepOutcome {
-	// A goroutine the poller started with input waiting reads the request
-	// even if a shutdown began since the bytes arrived.
-	if !c.srv.setIdle(c, true) && !c.loop.inputReady() {
-		return closed
+	// A whole request head already in the read buffer (pipelining) is
+	// served without marking the connection idle: setIdle would let it
+	// through anyway (a request that arrived is served, answered with
+	// Connection: close in a shutdown), and its two turns of the server's
+	// mutex were a measurable share of a pipelined request. A drain that
+	// starts meanwhile finds the connection busy, lets it finish this
+	// request, and the next step's setIdle closes it; Close cuts it as it
+	// cuts any request in flight. A partial head takes the usual way, idle
+	// while it waits for the rest.
+	got, err := c.bufferedHead()
+	if !got {
+		// A goroutine the poller started with input waiting reads the
+		// request even if a shutdown began since the bytes arrived.
+		if !c.srv.setIdle(c, true) && !c.loop.inputReady() {
+			return closed
+		}
+		var o stepOutcome
+		o, err = c.readHead(onRunner)
+		if o != again {
+			return o
+		}
+		c.srv.setIdle(c, false)
 	}
-	o, err := c.readHead(onRunner)
-	if o != again {
-		return o
-	}
-	c.srv.setIdle(c, false)
 	if err != nil {
 		c.headError(err)
 		return closed
@@ -140,9 +153,8 @@ func (c *conn) step(onRunner bool) stepOutcome {
 	q := newCGI(c)
 	c.cur.Store(q)
 	ok := c.serveRequest(q)
-	c.countRequest(q)
+	c.countRequest(q) // and reclaims its output buffer
 	c.cur.Store(nil)
-	c.reclaim(q)
 	if f := c.l.opts.OnResponseLog; f != nil {
 		e := q.logEntry()
 		c.l.exec.async(func() { f(e) })
@@ -220,17 +232,15 @@ const (
 	lingerBytes = maxDrain
 )
 
-// reclaim takes the finished request's output buffer back for the next
-// request. Writes after the finish fail before touching it.
-func (c *conn) reclaim(q *CGI) {
-	b := &q.out
-	b.mu.Lock()
+// reclaimLocked takes the finished request's output buffer back for the
+// next request (b.mu held). Writes after the finish fail before touching
+// it.
+func (c *conn) reclaimLocked(b *Buffer) {
 	buf := b.data
 	if cap(b.spare) > cap(buf) {
 		buf = b.spare
 	}
 	b.data, b.spare = nil, nil
-	b.mu.Unlock()
 	if cap(buf) <= 8<<10 { // an idle connection should not hold a big response's memory
 		c.outBuf = buf[:0]
 	}
@@ -296,6 +306,33 @@ func deadlineAfter(t time.Time, d time.Duration) time.Time {
 		return time.Time{}
 	}
 	return t.Add(d)
+}
+
+// bufferedHead parses the next request head when the read buffer holds
+// it whole, as readHead would, without reading; got is false when it must
+// be read (nothing or part of a head buffered, or a shutdown began).
+func (c *conn) bufferedHead() (got bool, err error) {
+	cr := &c.cr
+	if cr.r == cr.w || cr.bgHave || c.closing.Load() {
+		return false, nil
+	}
+	if cr.r > 0 {
+		n := copy(cr.buf, cr.buf[cr.r:cr.w])
+		cr.r, cr.w = 0, n
+	}
+	cr.pin = 0
+	c.req.Reset()
+	n, err := c.req.Parse(cr.buf[cr.r:cr.w], c.lim)
+	if errors.Is(err, http1.ErrIncomplete) {
+		return false, nil
+	}
+	cr.timeout = c.l.timeout
+	cr.headBy = timeZero
+	if err == nil {
+		cr.r += n
+		cr.pin = cr.r
+	}
+	return true, err
 }
 
 // readHead reads and parses the next request head, leaving it pinned at the

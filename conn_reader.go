@@ -37,6 +37,10 @@ type connReader struct {
 	timeout time.Duration // inactivity deadline set before each read; 0 = none
 	headBy  time.Time     // the whole head must have arrived by then; zero = no bound
 	err     error         // sticky
+	// readAt is when the last read brought bytes: the arrival time of the
+	// requests found in them (CGI.from). One clock reading per read, not
+	// per request: pipelined requests share their batch's.
+	readAt time.Time
 	// beforeRead runs before every read of the socket: answers held back
 	// are written first, so they never wait on the client (pipeline.go).
 	beforeRead func() error
@@ -105,6 +109,9 @@ func (cr *connReader) readConn(p []byte) (int, error) {
 		_ = cr.conn.SetReadDeadline(d)
 	}
 	n, err := cr.conn.Read(p)
+	if n > 0 {
+		cr.readAt = time.Now()
+	}
 	cr.st.countIn(n)
 	if err != nil && n == 0 {
 		if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 )
 
 // idleWaiter reads the first bytes of the next request on an idle
@@ -95,6 +96,7 @@ func (c *conn) readIdle(block bool) (nothing bool, err error) {
 			err = io.EOF
 		default:
 			cr.w = w.n
+			cr.readAt = time.Now()
 			cr.st.countIn(w.n)
 		}
 	}

@@ -49,7 +49,9 @@ import (
 // (threading.go). No goroutine is started while any of them is held:
 // Buffer.signal, which may start a request's pump goroutine, is called
 // unlocked, and the poller starts its runners from its watcher goroutine.
-// The atomics (conn.closing, gaveUp, probing, cur; the poller's counters
+// The atomics (conn.closing, gaveUp, probing, cur; CGI.ctxBuilt,
+// ctxEnded, hasFiles, which spare ctxMu and CGI.mu on requests that
+// never use them; the poller's counters
 // and back-offs) are read without locks; each notes what it publishes.
 
 // Server owns listeners, their connections, the loop goroutine that runs
@@ -70,12 +72,15 @@ type Server struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	loop   *loop
-	cbs    conc.WaitGroup // Threading-on callback goroutines
-	ev     eventLoop      // the poller: connections waiting without a goroutine (evloop_linux.go)
-	date   atomic.Pointer[cachedDate]
-	bufs   sync.Pool // connection read buffers
-	upBufs sync.Pool // *uploadBuf
-	stats  serverStats
+	cbs    conc.WaitGroup             // Threading-on callback goroutines
+	ev     eventLoop                  // the poller: connections waiting without a goroutine (evloop_linux.go)
+	date   atomic.Pointer[cachedDate] // nil once its second is over (response.go)
+	// dateTimer expires date at the next second boundary; set by New,
+	// armed only by the goroutine that stored date (refreshDate).
+	dateTimer *time.Timer
+	bufs      sync.Pool // connection read buffers
+	upBufs    sync.Pool // *uploadBuf
+	stats     serverStats
 
 	defaultHeaders http.Header
 	holdWait       time.Duration       // pipeline.go's holdWait; tests lengthen it
@@ -140,6 +145,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.defaultHeaders = o.Headers.Clone()
 	s.holdWait = holdWait
+	s.dateTimer = time.AfterFunc(time.Hour, func() { s.date.Store(nil) })
+	s.dateTimer.Stop()
 	if o.MaxConns > 0 {
 		s.connSem = semaphore.NewWeighted(int64(o.MaxConns))
 	}

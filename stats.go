@@ -186,13 +186,16 @@ func (s *Server) Stats() Stats {
 }
 
 // countRequest counts a finished request: its status class and, when it
-// did not get its full answer, why.
+// did not get its full answer, why. It takes the request's output buffer
+// back for the next request in the same turn of the Buffer's mutex
+// (reclaim).
 func (c *conn) countRequest(q *CGI) {
 	q.out.mu.Lock()
 	status := 0
 	if q.resp.sent {
 		status = q.resp.status
 	}
+	c.reclaimLocked(&q.out)
 	q.out.mu.Unlock()
 	if q.rejected != 0 {
 		status = q.rejected

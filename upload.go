@@ -274,6 +274,7 @@ func (u *upload) PartBegin(p *multipart.Part) error {
 	u.q.mu.Lock()
 	u.q.files = append(u.q.files, f)
 	u.q.mu.Unlock()
+	u.q.hasFiles.Store(true)
 	if cb := u.c.l.opts.OnFileOpen; cb != nil {
 		return hook(&u.c.l.exec, "OnFileOpen", func() { cb(u.q, f) })
 	}

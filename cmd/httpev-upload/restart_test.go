@@ -404,14 +404,16 @@ func needWrk(t *testing.T) {
 }
 
 // TestRestartWrk: wrk -c50 keeps 50 keep-alive connections busy through 3
-// SIGHUP restarts; the listening socket stays open throughout, so every
-// error would be the server's: none may occur.
+// SIGHUP restarts, in both threading modes and with -procs 2 (the
+// supervisor restarts; its workers are replaced); the listening socket
+// stays open throughout, so every error would be the server's: none may
+// occur.
 func TestRestartWrk(t *testing.T) {
 	needWrk(t)
 	bin := buildApp(t)
-	for _, threading := range []bool{false, true} {
-		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
-			p := startProcs(t, bin, fmt.Sprint("-threading=", threading))
+	for _, args := range [][]string{{"-threading=false"}, {"-threading=true"}, {"-procs=2"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			p := startProcs(t, bin, args...)
 			res := runWrk(t, p.base+"/files", 8*time.Second)
 			time.Sleep(1500 * time.Millisecond)
 			for range 3 {
