@@ -23,7 +23,7 @@ type handState struct {
 	left    *Entry  // guarded by Poller.mu: the connection the last handoff left to its goroutine, told by the watcher (Client.Detached)
 
 	seq     atomic.Uint64         // counts connections served on a runner
-	serving atomic.Pointer[Entry] // the one being served now, nil between them
+	serving atomic.Pointer[Entry] // the one being served now, nil between them and once it waits in the set again (waitsAgainLocked)
 	asleep  atomic.Bool           // the watcher waits for wake
 	wake    chan struct{}         // wakes a sleeping watcher
 	spawn   chan struct{}         // asks the watcher to start the pending runner
@@ -58,6 +58,20 @@ func (p *Poller) Release(e *Entry) {
 	defer p.mu.Unlock()
 	if p.hand.serving.Load() == e {
 		p.handoffLocked(true)
+	}
+}
+
+// waitsAgainLocked notes that e waits in the set again (Reside): if a
+// runner was serving it, that serve is over, though the runner has yet to
+// return from Serve and take the lock (serveHere). A handoff in that window
+// would take e's descriptor out of the set while e stays listed as
+// waiting: its next request would be reported to nobody, and the client
+// would wait for the idle timeout (a Threading-on keep-alive connection
+// left unanswered when the watcher's tick fell between the two, about one
+// run in a hundred of TestEvloopBurstNoStall on a loaded machine).
+func (p *Poller) waitsAgainLocked(e *Entry) {
+	if p.hand.serving.Load() == e {
+		p.hand.serving.Store(nil)
 	}
 }
 

@@ -179,6 +179,7 @@ func (p *Poller) Reside(e *Entry, fd int, deadline time.Time, keep func() bool) 
 	}
 	e.deadline = deadline
 	p.insertLocked(e)
+	p.waitsAgainLocked(e)
 	return true
 }
 

@@ -233,3 +233,32 @@ func TestBackoff(t *testing.T) {
 	}
 	assert.False(t, quick.on(now), "requests under Slow never back off")
 }
+
+// TestHandoffAfterResideKeepsRegistration: a runner that put its
+// connection back into the set (Reside) but has not returned from Serve
+// yet (descheduled on a busy machine) must not have that connection taken
+// out of the set by a handoff: it would stay listed as waiting, and its
+// next request would be reported to nobody until the idle timeout.
+func TestHandoffAfterResideKeepsRegistration(t *testing.T) {
+	// Slow: the long serve must not back the listener off (rule 1).
+	p := newPoller(t, Tuning{Tick: 2 * time.Millisecond, Slow: time.Hour})
+	var g Group
+	f := newFake(t, p, &g)
+	first := true
+	f.serve = func(f *fake) {
+		f.reside()
+		if first {
+			first = false
+			time.Sleep(20 * time.Millisecond) // ten ticks between Reside and the return
+		}
+	}
+	require.True(t, f.reside())
+	f.send()
+	wait(t, f.served, "first serve")
+	time.Sleep(40 * time.Millisecond) // the runner is back from Serve
+	f.send()
+	wait(t, f.served, "serve of the next request")
+	c := p.Counts()
+	assert.Zero(t, c.Handoffs, "a runner whose connection waits again is not handed over")
+	assert.Equal(t, 1, c.Resident)
+}
