@@ -13,7 +13,7 @@ type LogEntry struct {
 	// CGI is the request, nil when it was too malformed to have one.
 	CGI        *CGI
 	RemoteAddr string    // client IP (X-Real-IP with Options.Backend)
-	Time       time.Time // when the request head arrived
+	Time       time.Time // when the request head arrived: the socket read that brought its last bytes (pipelined requests share their batch's)
 	Duration   time.Duration
 	Method     string
 	URI        string // REQUEST_URI

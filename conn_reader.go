@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/httpev/httpev/internal/http1"
@@ -51,6 +52,10 @@ type connReader struct {
 	bgRunning bool          // guarded by bgMu
 	bgDone    chan struct{} // guarded by bgMu
 	bgLater   func()        // guarded by bgMu: a background read to start later (startLaterRead)
+	// bgSet is bgRunning || bgLater != nil, written under bgMu: it lets
+	// abortBackgroundRead, which runs after every request, skip bgMu when
+	// no background read was asked for.
+	bgSet atomic.Bool
 	// Written by the background read, read by the connection's goroutine
 	// once bgDone is closed (or before one starts).
 	bgByte [1]byte
@@ -184,6 +189,7 @@ func (cr *connReader) startBackgroundRead(onGone func(), later bool) {
 	}
 	if later {
 		cr.bgLater = onGone
+		cr.bgSet.Store(true)
 		cr.bgMu.Unlock()
 		return
 	}
@@ -194,6 +200,7 @@ func (cr *connReader) startBackgroundRead(onGone func(), later bool) {
 func (cr *connReader) startLocked(onGone func()) {
 	cr.bgLater = nil
 	cr.bgRunning = true
+	cr.bgSet.Store(true)
 	cr.bgDone = make(chan struct{})
 	_ = cr.conn.SetReadDeadline(time.Time{})
 	cr.bgMu.Unlock() // abortBackgroundRead waits for bgDone: it is set
@@ -215,9 +222,13 @@ func (cr *connReader) startLocked(onGone func()) {
 
 // abortBackgroundRead stops a background read and waits for it to end.
 func (cr *connReader) abortBackgroundRead() {
+	if !cr.bgSet.Load() {
+		return // a start racing with this is one that came after it
+	}
 	cr.bgMu.Lock()
 	defer cr.bgMu.Unlock()
 	cr.bgLater = nil // the request is over: a late start must not read the next one
+	defer cr.bgSet.Store(false)
 	if !cr.bgRunning {
 		return
 	}
