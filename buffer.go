@@ -233,10 +233,17 @@ func (b *Buffer) fail(err error) {
 
 // finish marks the response complete; it reports false if it already was.
 func (b *Buffer) finish() bool {
+	first := b.markFinished()
+	b.signal()
+	return first
+}
+
+// markFinished is finish without the signal, for the goroutine that sends
+// the output itself next (runHere).
+func (b *Buffer) markFinished() bool {
 	b.mu.Lock()
 	already := b.finished
 	b.finished = true
 	b.mu.Unlock()
-	b.signal()
 	return !already
 }

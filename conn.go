@@ -541,13 +541,18 @@ func (c *conn) runHere(q *CGI) error {
 	q.out.startPump.Store(&c.startPump)
 	done := q.call()
 	started := q.out.startPump.Swap(nil) == nil
-	if done {
-		q.out.finish()
-	}
 	if started {
+		if done {
+			q.out.finish()
+		}
 		return <-c.pumpDone
 	}
-	return c.pump(q)
+	if done {
+		// This goroutine is the pump and the response is complete:
+		// the signal would only wake it through the wake channel.
+		q.out.markFinished()
+	}
+	return c.pumpFrom(q, done)
 }
 
 // dropRequest answers a request that failed before its callback ran and
@@ -585,9 +590,19 @@ const maxDrain = 256 << 10
 
 // pump sends the request's output as the Buffer asks, until the response is
 // complete or the connection fails.
-func (c *conn) pump(q *CGI) error {
+func (c *conn) pump(q *CGI) error { return c.pumpFrom(q, false) }
+
+// pumpFrom is pump; with due it looks at the output once before it waits
+// for a signal (runHere, whose callback finished with no pump running).
+func (c *conn) pumpFrom(q *CGI, due bool) error {
 	b := &q.out
-	for range b.wake {
+	for {
+		if !due {
+			if _, open := <-b.wake; !open {
+				return nil
+			}
+		}
+		due = false
 		data, fin, ok, err := b.takeIfDue()
 		if err != nil {
 			return err
@@ -625,7 +640,6 @@ func (c *conn) pump(q *CGI) error {
 			return nil
 		}
 	}
-	return nil
 }
 
 // continue100 answers Expect: 100-continue once, just before the body is
