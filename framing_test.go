@@ -204,15 +204,18 @@ func (f *framingServer) callback(readBody bool) func(*CGI) {
 		f.mu.Lock()
 		f.seen[c.Env("REMOTE_PORT")] = append(f.seen[c.Env("REMOTE_PORT")], c.Path())
 		f.mu.Unlock()
+		// The callback asks for keep-alive: after a framing error the
+		// engine must answer Connection: close whatever the callback set.
+		keep := http.Header{"Connection": {"keep-alive"}}
 		if readBody {
 			if _, err := io.Copy(io.Discard, c.Body()); err != nil {
 				c.SetStatus(400)
-				c.Header(nil)
+				c.Header(keep)
 				c.Print("bad body\n")
 				return
 			}
 		}
-		c.Header(nil)
+		c.Header(keep)
 		c.Print("path ", c.Path(), "\n")
 	}
 }

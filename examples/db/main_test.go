@@ -2,15 +2,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,41 +15,11 @@ import (
 	"time"
 
 	"github.com/httpev/httpev"
+	"github.com/httpev/httpev/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// startPostgres starts a private PostgreSQL with the TechEmpower schema
-// (scripts/pgtmp, the one bench/run uses) and returns its DATABASE_URL;
-// the cluster is stopped and removed when the test ends.
-func startPostgres(t *testing.T) string {
-	t.Helper()
-	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "pgtmp"))
-	require.NoError(t, err)
-	if out, err := exec.Command(script, "bin").CombinedOutput(); err != nil {
-		t.Skipf("PostgreSQL is not installed, skipping (needs initdb and pg_ctl; Debian: apt-get install postgresql, which .ci/run does): %s", bytes.TrimSpace(out))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, script, "start")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "pgtmp start: %s", stderr.String())
-	vars := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		vars[k] = v
-	}
-	require.NotEmpty(t, vars["DIR"], "pgtmp start printed %q", out)
-	t.Cleanup(func() {
-		if out, err := exec.Command(script, "stop", vars["DIR"]).CombinedOutput(); err != nil {
-			t.Errorf("pgtmp stop: %v: %s", err, out)
-		}
-	})
-	return vars["DATABASE_URL"]
-}
 
 // serve runs the program's run() until the test ends and returns its
 // address.
@@ -95,7 +62,7 @@ func get(t *testing.T, cl *http.Client, url string) (*http.Response, string) {
 }
 
 func TestPages(t *testing.T) {
-	url := startPostgres(t)
+	url := pgtest.Start(t)
 	check, err := pgx.Connect(context.Background(), url)
 	require.NoError(t, err)
 	defer check.Close(context.Background())
@@ -164,7 +131,7 @@ func TestPages(t *testing.T) {
 // TestDatabaseDown: a query that fails answers 500 and the connection goes
 // on serving; the details stay in the log.
 func TestDatabaseDown(t *testing.T) {
-	url := startPostgres(t)
+	url := pgtest.Start(t)
 	for _, threading := range []bool{true, false} {
 		t.Run(fmt.Sprintf("threading=%v", threading), func(t *testing.T) {
 			a, err := newApp(context.Background(), url)

@@ -1,54 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/httpev/httpev/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// startPostgres starts the private PostgreSQL bench/run uses
-// (scripts/pgtmp) and returns its DATABASE_URL; it is stopped and removed
-// when the test ends.
-func startPostgres(t *testing.T) string {
-	t.Helper()
-	script, err := filepath.Abs(filepath.Join("..", "..", "..", "scripts", "pgtmp"))
-	require.NoError(t, err)
-	if out, err := exec.Command(script, "bin").CombinedOutput(); err != nil {
-		t.Skipf("PostgreSQL is not installed, skipping (needs initdb and pg_ctl; Debian: apt-get install postgresql, which .ci/run does): %s", bytes.TrimSpace(out))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, script, "start")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "pgtmp start: %s", stderr.String())
-	vars := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		vars[k] = v
-	}
-	require.NotEmpty(t, vars["DIR"], "pgtmp start printed %q", out)
-	t.Cleanup(func() {
-		if out, err := exec.Command(script, "stop", vars["DIR"]).CombinedOutput(); err != nil {
-			t.Errorf("pgtmp stop: %v: %s", err, out)
-		}
-	})
-	return vars["DATABASE_URL"]
-}
 
 // start runs one server until the test ends and returns its base URL.
 func start(t *testing.T, kind string, d *db) string {
@@ -110,7 +77,7 @@ func get(t *testing.T, url string) (*http.Response, string) {
 // rows that are the table's, counts clamped to 1..500, the fortunes page
 // sorted and escaped with the added row, updates that reach the table.
 func TestTechEmpowerRoutes(t *testing.T) {
-	url := startPostgres(t)
+	url := pgtest.Start(t)
 	t.Setenv("DATABASE_URL", url)
 	d, err := openDB(context.Background())
 	require.NoError(t, err)
