@@ -558,7 +558,7 @@ func (c *conn) runHere(q *CGI) error {
 // dropRequest answers a request that failed before its callback ran and
 // fires OnError.
 func (c *conn) dropRequest(q *CGI, status int, err error) {
-	q.rejected = status
+	q.rejected = int32(status)
 	q.removeFiles() // before the answer, as for a complete response
 	if status > 0 {
 		c.writeError(status)
