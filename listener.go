@@ -26,7 +26,7 @@ type PortListener struct {
 	timeout  time.Duration
 	exec     executor
 	outCfg   bufferConfig // every request's Buffer settings
-	key      string // the address it was asked for, for the duplicate check
+	key      string       // the address it was asked for, for the duplicate check
 	network  string
 	address  string // re-opened on accept failures; "" for a caller's listener
 	tls      *tls.Config
