@@ -20,22 +20,30 @@ import (
 // plus one spare slice of the same capacity (the double buffer that lets the
 // application write while the previous piece is on its way out).
 type Buffer struct {
-	// startPump, set while a Threading-on callback runs on the connection
-	// goroutine, starts a goroutine that sends output meanwhile; the first
-	// signal (threshold, Flush, FlushWait, failure) takes and runs it.
-	startPump atomic.Pointer[func()]
-	mu        sync.Mutex
-	data      []byte        // guarded by mu
-	spare     []byte        // guarded by mu
-	cfg       *bufferConfig // set by init; the listener's, shared
-	discard   bool          // guarded by mu: HEAD: count the body, keep none of it
-	flushReq  bool          // guarded by mu
-	finished  bool          // guarded by mu
-	queued    int64         // guarded by mu: body bytes accepted so far
-	sent      int64         // guarded by mu: body bytes written to the socket
-	err       error         // guarded by mu: sticky: why no more output can be sent
-	waits     *bufferWaits  // guarded by mu: nil until FlushWait or OnError
-	wake      chan struct{} // tells the connection goroutine there is work
+	mu       sync.Mutex
+	data     []byte        // guarded by mu
+	spare    []byte        // guarded by mu
+	cfg      *bufferConfig // set by init; the listener's, shared
+	discard  bool          // guarded by mu: HEAD: count the body, keep none of it
+	flushReq bool          // guarded by mu
+	finished bool          // guarded by mu
+	// pumpArmed, set while a Threading-on callback runs on the connection
+	// goroutine, asks the first signal (threshold, Flush, FlushWait,
+	// failure) to start a goroutine that sends output meanwhile
+	// (sig.startPump).
+	pumpArmed atomic.Bool
+	queued    int64        // guarded by mu: body bytes accepted so far
+	sent      int64        // guarded by mu: body bytes written to the socket
+	err       error        // guarded by mu: sticky: why no more output can be sent
+	waits     *bufferWaits // guarded by mu: nil until FlushWait or OnError
+	sig       *outSignal   // the connection's, reused request after request
+}
+
+// outSignal is how a Buffer reaches the goroutine that sends it: the
+// connection's, one per connection rather than two fields per request.
+type outSignal struct {
+	wake      chan struct{} // there is work
+	startPump func()        // Threading on: pump from another goroutine while the callback runs
 }
 
 // bufferConfig is what every Buffer of a listener shares, so that a
@@ -75,11 +83,11 @@ func (b *Buffer) waitsLocked() *bufferWaits {
 // the callback still runs (Threading on). Callers hold no lock: see
 // LOCKING in server.go.
 func (b *Buffer) signal() {
-	if f := b.startPump.Swap(nil); f != nil {
-		(*f)()
+	if b.pumpArmed.Load() && b.pumpArmed.Swap(false) {
+		b.sig.startPump()
 	}
 	select {
-	case b.wake <- struct{}{}:
+	case b.sig.wake <- struct{}{}:
 	default:
 	}
 }
@@ -267,12 +275,21 @@ func (b *Buffer) finish() bool {
 	return first
 }
 
-// markFinished is finish without the signal, for the goroutine that sends
-// the output itself next (runHere).
 func (b *Buffer) markFinished() bool {
 	b.mu.Lock()
 	already := b.finished
 	b.finished = true
 	b.mu.Unlock()
 	return !already
+}
+
+// finishTake marks the response complete and takes all of its output, for
+// the goroutine that sends it itself next (runHere): finish and take in
+// one turn of the mutex, without the signal.
+func (b *Buffer) finishTake() (data []byte, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.finished = true
+	data, _, _, err = b.takeLocked()
+	return data, err
 }

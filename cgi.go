@@ -44,8 +44,9 @@ type CGI struct {
 	parsedGet    bool // guarded by mu
 	parsedCk     bool // guarded by mu
 	continueSent bool
-	frame        framing // chosen when the head is sent
-	closeConn    bool    // set only by the connection goroutine or before pump
+	frame        framing     // chosen when the head is sent
+	closeConn    bool        // set only by the connection goroutine or before pump
+	dropped      atomic.Bool // dropErr is set: Err without q.mu when it is not
 
 	body   *bodyReader   // request body left on the socket, if any
 	resume chan struct{} // non-nil while Stop pauses the body
@@ -78,14 +79,14 @@ func newCGI(c *conn) *CGI {
 	if q.from.IsZero() {
 		q.from = time.Now()
 	}
-	if c.wake == nil {
-		c.wake = make(chan struct{}, 1)
+	if c.sig.wake == nil {
+		c.sig.wake = make(chan struct{}, 1)
 	}
 	select { // a stale signal from the previous request
-	case <-c.wake:
+	case <-c.sig.wake:
 	default:
 	}
-	q.out.wake = c.wake
+	q.out.sig = &c.sig
 	q.out.data, c.outBuf = c.outBuf, nil
 	q.out.init(&c.l.outCfg)
 	q.out.discard = string(c.req.Method) == "HEAD"
@@ -170,6 +171,7 @@ func (q *CGI) fail(err error) (first bool) {
 	first = q.dropErr == nil
 	if first {
 		q.dropErr = err
+		q.dropped.Store(true)
 	}
 	q.mu.Unlock()
 	q.out.fail(err)
@@ -193,6 +195,9 @@ func (q *CGI) clientGone(err error) {
 // Err reports why the request was dropped (ErrDropped, ErrTooLarge, a
 // timeout, the client going away), or nil. OnError callbacks use it.
 func (q *CGI) Err() error {
+	if !q.dropped.Load() {
+		return nil // most requests: no turn of q.mu
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.dropErr
