@@ -213,8 +213,10 @@ func TestListOrder(t *testing.T) {
 	assert.Equal(t, es[2], p.tail)
 }
 
-// TestBackoff: the average passes Slow within a few dozen slow requests,
-// and the back-off lasts Backoff.
+// TestBackoff: the share of slow requests passes SlowPercent within a few
+// dozen slow requests, and the back-off lasts Backoff; requests under Slow,
+// or a few slow ones among quick ones (a busy machine descheduling the
+// runner now and then), never back off.
 func TestBackoff(t *testing.T) {
 	tun := DefaultTuning()
 	var b backoff
@@ -228,10 +230,40 @@ func TestBackoff(t *testing.T) {
 	assert.True(t, b.on(now.Add(tun.Backoff-time.Millisecond)))
 	assert.False(t, b.on(now.Add(tun.Backoff)))
 	var quick backoff
-	for range 1000 {
-		quick.note(tun.Slow/2, now, &tun)
+	for i := range 100000 {
+		took := tun.Slow / 2
+		if i%10 == 0 {
+			took = 100 * time.Millisecond // one in ten descheduled
+		}
+		quick.note(took, now, &tun)
 	}
-	assert.False(t, quick.on(now), "requests under Slow never back off")
+	assert.False(t, quick.on(now), "a tenth of slow requests never backs off")
+}
+
+// TestBackoffDoubles: a back-off that follows the last one within that
+// one's length lasts twice as long, up to MaxBackoff; one that follows
+// after a long enough stretch on the poller starts from Backoff again; a
+// start while one is on changes nothing.
+func TestBackoffDoubles(t *testing.T) {
+	tun := DefaultTuning()
+	tun.MaxBackoff = 4 * tun.Backoff
+	var b backoff
+	now := time.Now()
+	spans := []time.Duration{}
+	for range 5 {
+		b.start(now, &tun)
+		span := time.Duration(b.until.Load() - now.UnixNano())
+		spans = append(spans, span)
+		b.start(now.Add(span/2), &tun) // on: no change
+		require.Equal(t, now.Add(span).UnixNano(), b.until.Load())
+		now = now.Add(span + time.Millisecond) // back on the poller, slow again at once
+	}
+	B := tun.Backoff
+	assert.Equal(t, []time.Duration{B, 2 * B, 4 * B, 4 * B, 4 * B}, spans)
+	now = now.Add(tun.MaxBackoff) // a long stretch on the poller
+	b.start(now, &tun)
+	assert.Equal(t, now.Add(B).UnixNano(), b.until.Load())
+	assert.EqualValues(t, 6, b.starts.Load())
 }
 
 // TestHandoffAfterResideKeepsRegistration: a runner that put its
