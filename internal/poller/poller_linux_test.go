@@ -71,8 +71,17 @@ func (f *fake) Fresh() bool   { return f.fresh }
 
 func newPoller(t *testing.T, tun Tuning) *Poller {
 	t.Helper()
+	return startPoller(t, tun, nil)
+}
+
+// startPoller starts a poller, first applying before (SetTicker).
+func startPoller(t *testing.T, tun Tuning, before func(*Poller)) *Poller {
+	t.Helper()
 	p := &Poller{}
 	p.Init(tun, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if before != nil {
+		before(p)
+	}
 	require.True(t, p.Start())
 	t.Cleanup(p.Stop)
 	return p
@@ -165,6 +174,44 @@ func TestWatcherHandsOver(t *testing.T) {
 	wait(t, quick.served, "serve of the quick one after the handoff")
 	close(hold)
 	assert.EqualValues(t, 1, p.Counts().Handoffs)
+	require.Eventually(t, func() bool { return slow.detached.Load() == 1 }, 5*time.Second, time.Millisecond, "told it was left to its goroutine")
+}
+
+// TestWatcherTwoTicks: tick by tick, the watcher hands over a runner that
+// served one connection at one tick and still serves it at the next (rule
+// 2), not at the first tick; a serve that ends between two ticks is not
+// handed over.
+func TestWatcherTwoTicks(t *testing.T) {
+	var tk *ManualTicker
+	p := startPoller(t, Tuning{}, func(p *Poller) { tk = p.SetTicker() })
+	var g Group
+	slow, quick := newFake(t, p, &g), newFake(t, p, &g)
+	holds := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	var serves atomic.Int32
+	slow.serve = func(f *fake) { <-holds[serves.Add(1)-1]; f.reside() }
+	require.True(t, slow.reside())
+	require.True(t, quick.reside())
+
+	// A serve that ends between ticks.
+	close(holds[0])
+	slow.send()
+	wait(t, slow.served, "serve of the slow one")
+	tk.Tick()
+	require.Eventually(t, func() bool { return p.Counts().Resident == 2 && !p.Serving(&slow.e) }, 5*time.Second, time.Millisecond)
+	tk.Tick()
+	assert.Zero(t, p.Counts().Handoffs, "a serve that ended between ticks")
+
+	// A serve that spans two ticks.
+	slow.send()
+	wait(t, slow.served, "second serve of the slow one")
+	quick.send()
+	tk.Tick()
+	assert.Zero(t, p.Counts().Handoffs, "handed over after one tick")
+	tk.Tick()
+	assert.EqualValues(t, 1, p.Counts().Handoffs, "handed over at the second tick")
+	wait(t, quick.served, "serve of the quick one after the second tick")
+	assert.EqualValues(t, 1, p.Counts().Handoffs)
+	close(holds[1])
 	require.Eventually(t, func() bool { return slow.detached.Load() == 1 }, 5*time.Second, time.Millisecond, "told it was left to its goroutine")
 }
 
