@@ -270,7 +270,7 @@ func BenchmarkRequestContext(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				x := new(requestContext) // a field of the request's CGI
-				x.watching.Store(true)    // no connection to watch here
+				x.watching.Store(true)   // no connection to watch here
 				stop := context.AfterFunc(x, func() {})
 				stop()
 				x.end()
