@@ -213,11 +213,7 @@ func (q *CGI) watchClient() {
 		return
 	}
 	q.rc.watching.Store(true)
-	// On the poller's runner the read starts only if the runner is handed
-	// over (the callback blocks, Keep): a callback that returns within
-	// the handoff's tick keeps its socket out of Go's netpoller.
-	later := q.cn.srv.ev.watch(q.cn)
-	q.cn.cr.startBackgroundRead(func() { q.clientGone(ErrClientGone) }, later, &q.rc.ended)
+	q.cn.watchClient(func() { q.clientGone(ErrClientGone) }, &q.rc.ended, q.kept.Load())
 }
 
 // cleanup runs when the request is over on every path: temp files of

@@ -5,6 +5,7 @@ package httpev
 import (
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,17 @@ type connLoop struct {
 	// the goroutine serving the connection, read by the one whose read or
 	// write takes the socket to Go.
 	watched atomic.Bool
+
+	// The client watch in the poller (CGI.Context on a raw socket, see
+	// watchClient): owned by wmu, which comes before the descriptor's lock.
+	wmu   sync.Mutex
+	wGone func()       // guarded by wmu: noted while a runner serves the request, registered when it is handed over (Detached)
+	wOver *atomic.Bool // guarded by wmu: that request's ended flag
+	wOn   bool         // guarded by wmu: the poller watches the descriptor for the request
+	// wSet is set before a watch looks at its request's ended flag, and
+	// cleared by unwatchClient under wmu: it lets unwatchClient, which
+	// runs after every request, skip wmu when no watch was asked for.
+	wSet atomic.Bool
 }
 
 // listenerLoop is a listener's side: the poller's policy state for its
@@ -116,6 +128,103 @@ func (ev *eventLoop) keep(c *conn) { ev.p.Release(&c.loop.entry) }
 func (ev *eventLoop) watch(c *conn) (later bool) {
 	c.loop.watched.Store(true)
 	return ev.p.Serving(&c.loop.entry)
+}
+
+// watchClient watches c's socket for the client leaving while its request
+// is answered; gone runs when it has left, unless the request ended first
+// (over). A raw socket (internal/rawfd) is watched in the poller's set
+// (Poller.Watch): a background read would take it to Go's netpoller and
+// back, a dup, fcntl, getsockname and two epoll_ctl per request. While a
+// runner serves the request the watch is only noted, and registered if
+// the runner is handed over (Detached): a callback that returns within a
+// tick needs none. A kept request, a socket in Go's netpoller, or a
+// poller that cannot is watched by a background read.
+func (c *conn) watchClient(gone func(), over *atomic.Bool, kept bool) {
+	if fc, ok := c.nc.(*rawfd.Conn); ok && !kept && c.pollWatch(fc, gone, over) {
+		return
+	}
+	later := c.srv.ev.watch(c)
+	c.cr.startBackgroundRead(gone, later, over)
+}
+
+// pollWatch is watchClient's poller side; false when the caller must
+// watch with a read.
+func (c *conn) pollWatch(fc *rawfd.Conn, gone func(), over *atomic.Bool) bool {
+	if cr := &c.cr; cr.buffered() > 0 || cr.bgHave || cr.err != nil {
+		// A pipelined request is here already (its client's end of stream
+		// would be no news), or the socket failed: nothing to watch, as
+		// startBackgroundRead decides.
+		return true
+	}
+	lp := &c.loop
+	lp.wmu.Lock()
+	defer lp.wmu.Unlock()
+	lp.wSet.Store(true)
+	switch {
+	case over.Load():
+		// The request ended (unwatchClient may have passed): no watch.
+		lp.wSet.Store(lp.wOn || lp.wGone != nil)
+		return true
+	case lp.wOn || lp.wGone != nil:
+		return true // watched already
+	case c.srv.ev.p.Serving(&lp.entry):
+		lp.wGone, lp.wOver = gone, over
+		return true
+	}
+	if c.registerWatch(fc, gone) {
+		return true
+	}
+	lp.wSet.Store(false)
+	return false
+}
+
+// registerWatch has the poller watch fc's descriptor; wmu is held.
+func (c *conn) registerWatch(fc *rawfd.Conn, gone func()) bool {
+	ok := false
+	fc.IfRaw(func(fd int) { ok = c.srv.ev.p.Watch(&c.loop.entry, fd, gone) })
+	c.loop.wOn = ok
+	return ok
+}
+
+// unwatchClient ends the poller's client watch of the request that just
+// ended (after its context ended: pollWatch). The descriptor stays in the
+// set, disarmed: the connection's next wait there changes it.
+func (c *conn) unwatchClient() {
+	lp := &c.loop
+	if !lp.wSet.Load() {
+		return
+	}
+	lp.wmu.Lock()
+	defer lp.wmu.Unlock()
+	lp.wGone, lp.wOver = nil, nil
+	if lp.wOn {
+		c.srv.ev.p.Unwatch(&lp.entry)
+		lp.wOn = false
+	}
+	lp.wSet.Store(false)
+}
+
+// detachedWatch registers the watch noted while a runner served c, now
+// that the runner was handed over; where the poller cannot, a background
+// read watches.
+func (c *conn) detachedWatch() {
+	lp := &c.loop
+	lp.wmu.Lock()
+	gone, over := lp.wGone, lp.wOver
+	lp.wGone, lp.wOver = nil, nil
+	read := false
+	if gone != nil && !over.Load() {
+		fc, ok := c.nc.(*rawfd.Conn)
+		read = !ok || !c.registerWatch(fc, gone)
+	}
+	if !lp.wOn {
+		lp.wSet.Store(false)
+	}
+	lp.wmu.Unlock()
+	if read {
+		lp.watched.Store(true)
+		c.cr.startBackgroundRead(gone, false, over)
+	}
 }
 
 // forget takes c out of the epoll set before its socket closes.
@@ -197,7 +306,10 @@ func (pc *pollClient) Expire() { (*conn)(pc).finishConn() }
 // Detached: the runner serving the connection was replaced, and its
 // callback goes on on the old runner's goroutine: a background read noted
 // for later starts now.
-func (pc *pollClient) Detached() { pc.cr.startLaterRead() }
+func (pc *pollClient) Detached() {
+	(*conn)(pc).detachedWatch()
+	pc.cr.startLaterRead()
+}
 
 func (pc *pollClient) Group() *poller.Group { return &pc.l.loop.group }
 

@@ -584,3 +584,82 @@ func TestEvloopBurstNoStall(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// socketRaw reports whether q's socket is out of Go's netpoller.
+func socketRaw(q *CGI) bool {
+	fc, ok := q.cn.nc.(*rawfd.Conn)
+	return ok && fc.IfRaw(func(int) {})
+}
+
+// TestEvloopContextWatchInPoller: a callback that waits on its context
+// past the poller's tick (a database call) has its socket watched in the
+// poller's set, not by a read that would take it to Go's netpoller: the
+// socket stays raw, a client that leaves ends the context, and one that
+// stays gets its answer and its next requests on the same connection,
+// served from the set again. A pipelined request followed by a half-close
+// is not a client leaving. Both on a runner handed over by the tick and on
+// a goroutine the back-off gave the connection.
+func TestEvloopContextWatchInPoller(t *testing.T) {
+	for _, backoff := range []bool{false, true} {
+		t.Run(fmt.Sprintf("backoff=%v", backoff), func(t *testing.T) {
+			leakCheck(t)
+			type seen struct {
+				rawBefore, raw, ended bool
+				err                   error
+			}
+			got := make(chan seen, 4)
+			srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+				ctx := c.Context()
+				rawBefore := socketRaw(c)
+				wait := 100 * time.Millisecond
+				if c.Param("n") == "gone" {
+					wait = 5 * time.Second
+				}
+				s := seen{rawBefore: rawBefore}
+				select {
+				case <-ctx.Done():
+					s.ended, s.err = true, ctx.Err()
+				case <-time.After(wait):
+				}
+				s.raw = socketRaw(c)
+				got <- s
+				c.Print("ok " + c.Param("n"))
+			})
+			if backoff {
+				// Every request outlasts Slow: the listener's ready
+				// connections get goroutines of their own.
+				tunePoller(srv, func(t *poller.Tuning) { t.Slow = time.Microsecond })
+			}
+			conn, br := rawConn(t, l)
+			for i := range 3 {
+				io.WriteString(conn, parkGet(i))
+				s := <-got
+				assert.False(t, s.ended, "request %d: the context ended with the client there", i)
+				assert.True(t, s.raw, "request %d: the socket went to Go", i)
+				expectOK(t, br, i)
+			}
+
+			// A pipelined request arriving while the watch is on is no
+			// client leaving: both are answered.
+			io.WriteString(conn, parkGet(3))
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(conn, parkGet(4))
+			for i := 3; i < 5; i++ {
+				s := <-got
+				assert.False(t, s.ended, "request %d: a pipelined request ended the context", i)
+				expectOK(t, br, i)
+			}
+
+			conn2, _ := rawConn(t, l)
+			io.WriteString(conn2, "GET /?n=gone HTTP/1.1\r\nHost: x\r\n\r\n")
+			time.Sleep(20 * time.Millisecond) // past the tick: the watch is registered
+			conn2.Close()
+			s := <-got
+			assert.True(t, s.ended, "the context did not end when the client left")
+			assert.Equal(t, context.Canceled, s.err)
+			// Its first request may have been accepted by Go (the
+			// back-off of first requests, after the slow ones above).
+			assert.Equal(t, s.rawBefore, s.raw, "the socket went to Go")
+		})
+	}
+}

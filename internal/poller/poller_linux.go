@@ -46,6 +46,8 @@ type Entry struct {
 	prev, next *Entry    // guarded by Poller.mu: the idle list
 	listed     bool      // guarded by Poller.mu: idle, waiting for input, owned by the poller
 	resident   bool      // guarded by Poller.mu: registered level-triggered from request to request
+	watch      bool      // guarded by Poller.mu: registered for the client watch (watch_linux.go)
+	gone       func()    // guarded by Poller.mu: the armed watch's callback; nil when none
 }
 
 // Init ties e to its connection; call it once before e is used.
@@ -184,19 +186,35 @@ func (p *Poller) Reside(e *Entry, fd int, deadline time.Time, keep func() bool) 
 }
 
 // registerLocked adds fd to the set for e.
+// A descriptor still registered for the client watch of the request
+// that just ended is changed, not added again.
 func (p *Poller) registerLocked(e *Entry, fd int, oneshot bool) bool {
 	p.gen++
+	if e.watch && p.registeredLocked(e, fd) {
+		e.watch, e.gone = false, nil
+		if err := p.ep.modify(fd, waitEvents(oneshot), p.gen); err == nil {
+			e.gen = p.gen
+			return true
+		}
+		p.deregisterLocked(e)
+	}
 	if err := p.ep.add(fd, oneshot, p.gen); err != nil {
 		p.log.Debug("httpev: cannot park connection", "err", err)
 		return false
 	}
 	p.registrations.Add(1)
+	p.noteLocked(e, fd)
+	return true
+}
+
+// noteLocked records that fd is registered for e, with the generation
+// just used.
+func (p *Poller) noteLocked(e *Entry, fd int) {
 	e.fd, e.gen = int32(fd), p.gen
 	if fd >= len(p.byFD) {
 		p.byFD = append(p.byFD, make([]*Entry, fd+1-len(p.byFD))...)
 	}
 	p.byFD[fd] = e
-	return true
 }
 
 // deregisterLocked takes e's descriptor out of the set.
@@ -207,7 +225,7 @@ func (p *Poller) deregisterLocked(e *Entry) {
 		}
 		p.byFD[e.fd] = nil
 	}
-	e.resident = false
+	e.resident, e.watch, e.gone = false, false, nil
 }
 
 // insertLocked links e into the idle list. Connections go idle roughly in
@@ -336,6 +354,13 @@ func (p *Poller) wake(events []event, runner uint32) bool {
 			continue
 		}
 		p.mu.Lock()
+		if gone, was := p.watchEventLocked(ev); was {
+			p.mu.Unlock()
+			if gone != nil {
+				go gone()
+			}
+			continue
+		}
 		e := p.lookupLocked(ev)
 		if e == nil {
 			p.mu.Unlock()
