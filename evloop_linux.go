@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/httpev/httpev/internal/poller"
@@ -61,6 +62,7 @@ type connLoop struct {
 	wGone func()       // guarded by wmu: noted while a runner serves the request, registered when it is handed over (Detached)
 	wOver *atomic.Bool // guarded by wmu: that request's ended flag
 	wOn   bool         // guarded by wmu: the poller watches the descriptor for the request
+	wGo   bool         // guarded by wmu: that descriptor is Go's (leaves the set with the request)
 	// wSet is set before a watch looks at its request's ended flag, and
 	// cleared by unwatchClient under wmu: it lets unwatchClient, which
 	// runs after every request, skip wmu when no watch was asked for.
@@ -140,7 +142,7 @@ func (ev *eventLoop) watch(c *conn) (later bool) {
 // tick needs none. A kept request, a socket in Go's netpoller, or a
 // poller that cannot is watched by a background read.
 func (c *conn) watchClient(gone func(), over *atomic.Bool, kept bool) {
-	if fc, ok := c.nc.(*rawfd.Conn); ok && !kept && c.pollWatch(fc, gone, over) {
+	if !kept && c.pollWatch(gone, over) {
 		return
 	}
 	later := c.srv.ev.watch(c)
@@ -149,7 +151,10 @@ func (c *conn) watchClient(gone func(), over *atomic.Bool, kept bool) {
 
 // pollWatch is watchClient's poller side; false when the caller must
 // watch with a read.
-func (c *conn) pollWatch(fc *rawfd.Conn, gone func(), over *atomic.Bool) bool {
+func (c *conn) pollWatch(gone func(), over *atomic.Bool) bool {
+	if !c.srv.ev.p.Started() {
+		return false // never for NoIdlePark, TLS, in-memory connections
+	}
 	if cr := &c.cr; cr.buffered() > 0 || cr.bgHave || cr.err != nil {
 		// A pipelined request is here already (its client's end of stream
 		// would be no news), or the socket failed: nothing to watch, as
@@ -171,19 +176,44 @@ func (c *conn) pollWatch(fc *rawfd.Conn, gone func(), over *atomic.Bool) bool {
 		lp.wGone, lp.wOver = gone, over
 		return true
 	}
-	if c.registerWatch(fc, gone) {
+	if c.registerWatch(gone) {
 		return true
 	}
 	lp.wSet.Store(false)
 	return false
 }
 
-// registerWatch has the poller watch fc's descriptor; wmu is held.
-func (c *conn) registerWatch(fc *rawfd.Conn, gone func()) bool {
+// registerWatch has the poller watch c's socket; wmu is held. A raw
+// socket's registration stays in the set after the request, for its next
+// wait there; one of Go's netpoller (a connection Go accepted, a raw one
+// that went to Go, a Unix socket) leaves with the request, before Go may
+// close it (finishConn, FD).
+func (c *conn) registerWatch(gone func()) bool {
+	lp := &c.loop
 	ok := false
-	fc.IfRaw(func(fd int) { ok = c.srv.ev.p.Watch(&c.loop.entry, fd, gone) })
-	c.loop.wOn = ok
+	watch := func(fd uintptr) { ok = c.srv.ev.p.Watch(&lp.entry, int(fd), gone) }
+	switch nc := c.nc.(type) {
+	case *rawfd.Conn:
+		if nc.IfRaw(func(fd int) { watch(uintptr(fd)) }) {
+			lp.wOn, lp.wGo = ok, false
+			return ok
+		}
+		c.goWatch(nc, watch)
+	case *net.TCPConn:
+		c.goWatch(nc, watch)
+	case *net.UnixConn:
+		c.goWatch(nc, watch)
+	}
+	lp.wOn, lp.wGo = ok, ok
 	return ok
+}
+
+// goWatch runs watch with the descriptor of a socket in Go's netpoller
+// (held open meanwhile).
+func (c *conn) goWatch(sc syscall.Conn, watch func(uintptr)) {
+	if rc, err := sc.SyscallConn(); err == nil {
+		_ = rc.Control(watch)
+	}
 }
 
 // unwatchClient ends the poller's client watch of the request that just
@@ -198,8 +228,8 @@ func (c *conn) unwatchClient() {
 	defer lp.wmu.Unlock()
 	lp.wGone, lp.wOver = nil, nil
 	if lp.wOn {
-		c.srv.ev.p.Unwatch(&lp.entry)
-		lp.wOn = false
+		c.srv.ev.p.Unwatch(&lp.entry, lp.wGo)
+		lp.wOn, lp.wGo = false, false
 	}
 	lp.wSet.Store(false)
 }
@@ -214,8 +244,7 @@ func (c *conn) detachedWatch() {
 	lp.wGone, lp.wOver = nil, nil
 	read := false
 	if gone != nil && !over.Load() {
-		fc, ok := c.nc.(*rawfd.Conn)
-		read = !ok || !c.registerWatch(fc, gone)
+		read = !c.registerWatch(gone)
 	}
 	if !lp.wOn {
 		lp.wSet.Store(false)

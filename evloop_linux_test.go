@@ -660,6 +660,54 @@ func TestEvloopContextWatchInPoller(t *testing.T) {
 			// Its first request may have been accepted by Go (the
 			// back-off of first requests, after the slow ones above).
 			assert.Equal(t, s.rawBefore, s.raw, "the socket went to Go")
+			assert.GreaterOrEqual(t, pollerCounts(srv).Watches, uint64(4), "watched in the poller")
+		})
+	}
+}
+
+// TestEvloopContextWatchGoSocket: a socket in Go's netpoller (a
+// Threading-off connection) is watched in the poller's set too once the
+// poller runs (a second epoll set may watch it), and leaves the set with
+// its request: the connection serves its next requests, and a client that
+// leaves ends the context. With NoIdlePark the poller never runs and a
+// background read watches.
+func TestEvloopContextWatchGoSocket(t *testing.T) {
+	for _, noPark := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nopark=%v", noPark), func(t *testing.T) {
+			leakCheck(t)
+			ended := make(chan bool, 4)
+			srv, l, _ := testServer(t, Options{NoIdlePark: noPark}, ListenOptions{}, func(c *CGI) {
+				ctx := c.Context()
+				wait := 30 * time.Millisecond
+				if c.Param("n") == "gone" {
+					wait = 5 * time.Second
+				}
+				select {
+				case <-ctx.Done():
+					ended <- true
+				case <-time.After(wait):
+					ended <- false
+				}
+				c.Print("ok " + c.Param("n"))
+			})
+			if !noPark {
+				require.True(t, srv.ev.p.Start())
+			}
+			conn, br := rawConn(t, l)
+			for i := range 3 {
+				io.WriteString(conn, parkGet(i))
+				assert.False(t, <-ended, "request %d: the context ended with the client there", i)
+				expectOK(t, br, i)
+			}
+			io.WriteString(conn, "GET /?n=gone HTTP/1.1\r\nHost: x\r\n\r\n")
+			time.Sleep(10 * time.Millisecond)
+			conn.Close()
+			assert.True(t, <-ended, "the context did not end when the client left")
+			if noPark {
+				assert.Zero(t, pollerCounts(srv).Watches, "NoIdlePark: no poller")
+			} else {
+				assert.EqualValues(t, 4, pollerCounts(srv).Watches, "every request watched in the poller")
+			}
 		})
 	}
 }

@@ -30,10 +30,12 @@ type Poller struct {
 	hand     handState // the runner and its replacement (handoff_linux.go)
 
 	broken atomic.Bool // epoll unavailable or failed: nothing parks any more
+	live   atomic.Bool // started and not stopped (Started), written under mu
 
 	registrations atomic.Uint64
 	inline        atomic.Uint64
 	handoffs      atomic.Uint64
+	watches       atomic.Uint64
 }
 
 // Entry is one connection's place in the poller. A connection embeds one
@@ -90,6 +92,7 @@ type Counts struct {
 	Registrations uint64 // descriptors added to the set so far
 	Inline        uint64 // connections served on a runner so far
 	Handoffs      uint64 // runners replaced so far
+	Watches       uint64 // client watches registered so far (Watch)
 }
 
 // Init sets the tuning (zero fields: defaults) and where failures are
@@ -103,6 +106,10 @@ func (p *Poller) SetTuning(t Tuning) { p.tun = t.withDefaults() }
 
 // Tuning returns the tuning in force.
 func (p *Poller) Tuning() *Tuning { return &p.tun }
+
+// Started reports whether the poller runs (started, not stopped, not
+// broken).
+func (p *Poller) Started() bool { return p.live.Load() && !p.broken.Load() }
 
 // Broken reports whether the poller cannot be used (epoll failed).
 func (p *Poller) Broken() bool { return p.broken.Load() }
@@ -124,6 +131,7 @@ func (p *Poller) Start() bool {
 		return false
 	}
 	p.ep, p.done, p.started = ep, make(chan struct{}), true
+	p.live.Store(true)
 	p.hand.spawn = make(chan struct{}, 1)
 	p.hand.wake = make(chan struct{}, 1)
 	runner := p.hand.runner
@@ -498,7 +506,7 @@ func (p *Poller) Forget(e *Entry) {
 
 // Counts returns the counters and how many connections are in the set.
 func (p *Poller) Counts() Counts {
-	c := Counts{Registrations: p.registrations.Load(), Inline: p.inline.Load(), Handoffs: p.handoffs.Load()}
+	c := Counts{Registrations: p.registrations.Load(), Inline: p.inline.Load(), Handoffs: p.handoffs.Load(), Watches: p.watches.Load()}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for e := p.head; e != nil; e = e.next {
@@ -524,6 +532,7 @@ func (p *Poller) Stop() {
 	p.mu.Lock()
 	started, done := p.started, p.done
 	p.stopped = true
+	p.live.Store(false)
 	if started && p.hand.pending {
 		// The replaced runner will not poll again and no replacement
 		// will start: nobody else closes done.

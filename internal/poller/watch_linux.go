@@ -23,7 +23,9 @@ const watchEvents = syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 // with nothing left unread. It reports false when the poller cannot (not
 // started, stopped, broken, epoll failed): the caller watches another
 // way. Call it with the descriptor's lock held (it must not be closed or
-// go to Go meanwhile), while no runner serves e.
+// go to Go meanwhile), while no runner serves e. The descriptor may be
+// one of Go's netpoller too (epoll lets two sets watch one socket): the
+// caller then drops it (Unwatch) before Go may close it.
 func (p *Poller) Watch(e *Entry, fd int, gone func()) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -47,15 +49,20 @@ func (p *Poller) Watch(e *Entry, fd int, gone func()) bool {
 	}
 	e.resident = false
 	e.watch, e.gone = true, gone
+	p.watches.Add(1)
 	return true
 }
 
-// Unwatch stops watching e for the client leaving (its request ended);
-// the descriptor stays in the set, disarmed, for the connection's next
-// wait there.
-func (p *Poller) Unwatch(e *Entry) {
+// Unwatch stops watching e for the client leaving (its request ended).
+// With drop the descriptor leaves the set (one of Go's, which the poller
+// must not hold when Go closes it); without, it stays, disarmed, for the
+// connection's next wait there.
+func (p *Poller) Unwatch(e *Entry, drop bool) {
 	p.mu.Lock()
 	e.gone = nil
+	if drop && e.watch {
+		p.deregisterLocked(e)
+	}
 	p.mu.Unlock()
 }
 
