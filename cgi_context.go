@@ -153,8 +153,8 @@ func (x *requestContext) end() {
 // waits on the context; a context asked for after Server.Close ends at
 // once (endRequests may have passed the request by).
 func (x *requestContext) watch() {
-	if x.watching.Load() {
-		return
+	if x.watching.Load() || x.ended.Load() {
+		return // an ended request's connection serves others now
 	}
 	q := x.q
 	if q.srv.ctx.Err() != nil {

@@ -50,14 +50,15 @@ type connLoop struct {
 	ready bool
 	until time.Time // the idle deadline the poller was given (same owner)
 	// watched: a background read watches the socket for the client
-	// leaving (CGI.Context, Keep): its going to Go is that goroutine's
+	// leaving (Keep, or CGI.Context where the poller cannot: watchClient): its going to Go is that goroutine's
 	// wait, not the runner's, and must not hand the runner over. Set by
 	// the goroutine serving the connection, read by the one whose read or
 	// write takes the socket to Go.
 	watched atomic.Bool
 
-	// The client watch in the poller (CGI.Context on a raw socket, see
-	// watchClient): owned by wmu, which comes before the descriptor's lock.
+	// The client watch in the poller (CGI.Context, see watchClient):
+	// owned by wmu, which comes before the descriptor's lock and the
+	// poller's.
 	wmu   sync.Mutex
 	wGone func()       // guarded by wmu: noted while a runner serves the request, registered when it is handed over (Detached)
 	wOver *atomic.Bool // guarded by wmu: that request's ended flag
@@ -119,7 +120,8 @@ func (ev *eventLoop) hook(c *conn, fc *rawfd.Conn) {
 func (ev *eventLoop) keep(c *conn) { ev.p.Release(&c.loop.entry) }
 
 // watch tells that a background read is about to watch c's socket for
-// the client leaving. It reports whether a runner serves c: the read then
+// the client leaving (the fallback of watchClient). It reports whether a
+// runner serves c: the read then
 // waits until the runner is handed over (pollClient.Detached), since a
 // callback that returns within a tick needs no watch, and the socket's
 // going to Go for it costs a dup, two epoll_ctl and a second detach. The
@@ -134,13 +136,16 @@ func (ev *eventLoop) watch(c *conn) (later bool) {
 
 // watchClient watches c's socket for the client leaving while its request
 // is answered; gone runs when it has left, unless the request ended first
-// (over). A raw socket (internal/rawfd) is watched in the poller's set
-// (Poller.Watch): a background read would take it to Go's netpoller and
-// back, a dup, fcntl, getsockname and two epoll_ctl per request. While a
-// runner serves the request the watch is only noted, and registered if
-// the runner is handed over (Detached): a callback that returns within a
-// tick needs none. A kept request, a socket in Go's netpoller, or a
-// poller that cannot is watched by a background read.
+// (over). Once the poller runs, the socket is watched in its set
+// (Poller.Watch, EPOLLRDHUP): a background read would cost a goroutine
+// and three deadline changes per request, and on a raw socket
+// (internal/rawfd) take it to Go's netpoller and back (a dup, fcntl,
+// getsockname, getpeername and two epoll_ctl). While a runner serves the
+// request the watch is only noted, and registered if the runner is
+// handed over (Detached): a callback that returns within a tick needs
+// none. A kept request (whose socket goes to Go for TCP keep-alive
+// probes anyway), TLS, NoIdlePark (no poller) or a poller that cannot
+// are watched by a background read.
 func (c *conn) watchClient(gone func(), over *atomic.Bool, kept bool) {
 	if !kept && c.pollWatch(gone, over) {
 		return
