@@ -11,29 +11,44 @@ import (
 //
 // Rules, each with what it is for and the figure that keeps it:
 //
-//  1. Residence (Tuning.Slow, Tuning.Backoff, Tuning.AvgWeight): a
-//     Threading-on TCP connection is served on the poller, from request to
-//     request, while its listener's requests average under Slow there; past
-//     it the listener's ready connections get goroutines for Backoff.
-//     Serving on the poller saves a netpoller wake-up, a read that finds
-//     nothing and a goroutine switch per request, about a fifth of the CPU
-//     of a small keep-alive response (keep-alive GET 1.17-1.29x fasthttp
-//     with it, bench/README). An average, not one slow request: on a busy
-//     machine the odd request is slow because the thread was descheduled;
-//     with requests that block, the average passes Slow within a few dozen
-//     (14 requests of 1 ms from zero). It restarts from zero with each
-//     back-off, so a listener whose requests stay slow pays those few
-//     dozen per Backoff. For a callback that blocks 1 ms (bench/run --tfb
-//     /sleep, 4 rounds of 3 s on the shared 2-core machine, helper 14's
-//     findings of 2026-12-06) server CPU per request was 13.4-17.8 µs with
-//     the poller against 13.8-15.5 µs without it (NoIdlePark): the
-//     handoffs and back-offs cost about nothing over a goroutine per
-//     connection there. Open: the values themselves (200 µs, 1/64, 1 s)
-//     are not measured one against another, and whether the 1 ms tick
-//     raises that scenario's p99 (about 3x fasthttp's in earlier runs)
-//     could not be told on the busy machine (every server's p99 moved
-//     between 3 and 120 ms from run to run): quiet-machine runs of
-//     bench/run --tfb decide it.
+//  1. Residence (Tuning.Slow, SlowPercent, AvgWeight, Backoff,
+//     MaxBackoff): a Threading-on TCP connection is served on the poller,
+//     from request to request, while fewer than SlowPercent of its
+//     listener's requests (a moving share, each request weighing
+//     1/AvgWeight) take longer than Slow there; past it the listener's
+//     ready connections get goroutines for Backoff, or for twice the last
+//     back-off when that one ended less than its own length ago, up to
+//     MaxBackoff. Serving on the poller saves a netpoller wake-up, a read
+//     that finds nothing and a goroutine switch per request, about a fifth
+//     of the CPU of a small keep-alive response (keep-alive GET 1.17-1.29x
+//     fasthttp with it, bench/README); but the runner serves one
+//     connection at a time, so a callback that waits, even briefly,
+//     serialises every resident connection behind it.
+//
+//     Why a share of requests over 50 µs, and not the average time: the
+//     earlier rule (back off when the average passed 200 µs, restart from
+//     zero) never backed off on /db: a pgx query over a Unix socket takes
+//     about 30-40 µs, so 146,519 of about 150k requests in 5 s were
+//     served on the runner one query at a time: 28.5k req/s against 50k
+//     with NoIdlePark and 56k for fasthttp (bench/run --tfb /db, the
+//     same run). A small callback (GET, json) takes 3-8 µs on the runner:
+//     50 µs is several times that and below any wait on another process.
+//     A share rather than an average so that the odd request slowed by a
+//     busy machine (the runner's thread descheduled for milliseconds)
+//     weighs one request, not its milliseconds: with the helpers' tests
+//     loading both cores, keep-alive GET backed off 0 times in 5 s and
+//     json 0-1 times. 25% and 1/64 are not measured one against another.
+//
+//     Why doubling, and restarting half way rather than from zero: a
+//     listener whose requests stay slow used to come back to the poller
+//     every Backoff and serve a few dozen requests there before backing
+//     off again: on /sleep (a 1 ms callback) 14 per second, each holding
+//     the others until the handoff, which made that route's p99 5.6-6.9 ms
+//     against 1.7-2.7 ms with NoIdlePark. Doubling makes the returns
+//     rare (after 1, 2, 4, ... s, at most one a minute); a listener whose
+//     callbacks became quick waits at most that long. Measured, /sleep
+//     with both: p99 2.4 ms, 3 back-offs and 58 requests on the runner in
+//     5 s (figures in bench/README, "What moved which figure").
 //
 //  2. Handoff (Tuning.Tick, Tuning.WatchIdleTicks): a watcher hands the
 //     poller's other connections to a new runner when one connection has
@@ -91,16 +106,22 @@ type Tuning struct {
 	Batch int
 	// Tick is the watcher's period (rule 2). Default 1 ms.
 	Tick time.Duration
-	// Slow is the average time on the poller past which a listener backs
-	// off (rule 1). Default 200 µs.
+	// Slow is how long a request may take on the poller before it counts
+	// as slow (rule 1). Default 50 µs.
 	Slow time.Duration
-	// Backoff is how long a back-off lasts (rules 1, 4). Default 1 s.
+	// SlowPercent is the share of slow requests, in percent of the moving
+	// average, past which a listener backs off (rule 1). Default 25.
+	SlowPercent int
+	// Backoff is how long a first back-off lasts (rules 1, 4). Default 1 s.
 	Backoff time.Duration
+	// MaxBackoff caps a back-off that doubled because the one before it
+	// was followed by another too soon (rule 1). Default 1 min.
+	MaxBackoff time.Duration
 	// WatchIdleTicks is how many empty ticks the watcher waits before it
 	// sleeps (rule 2). Default 100.
 	WatchIdleTicks int
-	// AvgWeight: each request moves the average by 1/AvgWeight of its
-	// difference (rule 1). Default 64.
+	// AvgWeight: each request moves the share of slow requests by
+	// 1/AvgWeight of the difference (rule 1). Default 64.
 	AvgWeight int64
 }
 
@@ -114,8 +135,10 @@ func DefaultTuning() Tuning {
 		Grace:          100 * time.Millisecond,
 		Batch:          128,
 		Tick:           defaultTick,
-		Slow:           200 * time.Microsecond,
+		Slow:           50 * time.Microsecond,
+		SlowPercent:    25,
 		Backoff:        time.Second,
+		MaxBackoff:     time.Minute,
 		WatchIdleTicks: 100,
 		AvgWeight:      64,
 	}
@@ -124,6 +147,7 @@ func DefaultTuning() Tuning {
 // withDefaults fills the fields left zero.
 func (t Tuning) withDefaults() Tuning {
 	d := DefaultTuning()
+	overrideTuning(&t)
 	if t.Grace <= 0 {
 		t.Grace = d.Grace
 	}
@@ -139,6 +163,15 @@ func (t Tuning) withDefaults() Tuning {
 	if t.Backoff <= 0 {
 		t.Backoff = d.Backoff
 	}
+	if t.MaxBackoff <= 0 {
+		t.MaxBackoff = d.MaxBackoff
+	}
+	if t.MaxBackoff < t.Backoff {
+		t.MaxBackoff = t.Backoff
+	}
+	if t.SlowPercent <= 0 || t.SlowPercent > 100 {
+		t.SlowPercent = d.SlowPercent
+	}
 	if t.WatchIdleTicks <= 0 {
 		t.WatchIdleTicks = d.WatchIdleTicks
 	}
@@ -152,25 +185,48 @@ func (t Tuning) withDefaults() Tuning {
 // and, once it passes Tuning.Slow, the time until which such requests get
 // goroutines instead. Lock-free: the poller and accept loops read it.
 type backoff struct {
-	avg    atomic.Int64  // nanoseconds
+	avg    atomic.Int64  // moving share of requests slower than Tuning.Slow, shareScale for all
 	until  atomic.Int64  // Unix nanoseconds; 0 before the first back-off
+	span   atomic.Int64  // nanoseconds: the length of the last back-off
 	starts atomic.Uint64 // back-offs started so far
 }
 
 // note counts a request that took took.
 func (b *backoff) note(took time.Duration, now time.Time, t *Tuning) {
+	var x int64
+	if took > t.Slow {
+		x = shareScale
+	}
 	avg := b.avg.Load()
-	avg += (int64(took) - avg) / t.AvgWeight
-	if avg > int64(t.Slow) {
+	avg += (x - avg) / t.AvgWeight
+	if limit := shareScale * int64(t.SlowPercent) / 100; avg > limit {
 		b.start(now, t)
-		avg = 0
+		// Half way, not zero: after the back-off a listener whose
+		// requests still block is found out within a few of them (rule 1).
+		avg = limit / 2
 	}
 	b.avg.Store(avg)
 }
 
-// start turns the back-off on for Tuning.Backoff from now.
+// shareScale is 100% in backoff.avg's fixed point.
+const shareScale = 1 << 20
+
+// start turns the back-off on from now: for Tuning.Backoff, or for twice
+// the last one when that ended less than its own length ago (rule 1), up
+// to Tuning.MaxBackoff. One that is on already stays as it is: requests
+// that were being served when it began still finish on the poller. Two
+// concurrent starts may both double; the cap holds.
 func (b *backoff) start(now time.Time, t *Tuning) {
-	b.until.Store(now.Add(t.Backoff).UnixNano())
+	span := int64(t.Backoff)
+	last, end := b.span.Load(), b.until.Load()
+	if end > now.UnixNano() {
+		return
+	}
+	if end != 0 && now.UnixNano()-end < last {
+		span = min(2*last, int64(t.MaxBackoff))
+	}
+	b.span.Store(span)
+	b.until.Store(now.UnixNano() + span)
 	b.starts.Add(1)
 }
 

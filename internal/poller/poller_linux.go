@@ -27,7 +27,8 @@ type Poller struct {
 	tail     *Entry    // guarded by mu
 	deadline time.Time // guarded by mu: the wait's current deadline; zero when none is armed
 	done     chan struct{}
-	hand     handState // the runner and its replacement (handoff_linux.go)
+	hand     handState                  // the runner and its replacement (handoff_linux.go)
+	tickers  func(time.Duration) ticker // set before Start by tests (SetTicker); nil: time.Ticker
 
 	broken atomic.Bool // epoll unavailable or failed: nothing parks any more
 	live   atomic.Bool // started and not stopped (Started), written under mu
