@@ -90,8 +90,10 @@ import (
 //     for their first request on the poller) have a back-off of their own:
 //     while it is on, new connections are accepted by Go and served on
 //     goroutines. It starts at once when a first request must wait for its
-//     socket or is kept (rule 3); a first request the watcher hands over
-//     counts as one tick in the average. Decision: a kept first request
+//     socket or is kept (rule 3); otherwise first requests back off by
+//     rule 1's share and doubling, with their own share, in which a
+//     first request the watcher hands over counts as a slow one (a tick
+//     is longer than Slow). Decision: a kept first request
 //     starts it, as one that must wait does (e08816a; 9bef394 had made it
 //     count as a tick). Measured with scripts/soak's hostile run (1,000
 //     slowloris and 1,000 slow readers, which ask for an endless stream,
@@ -152,8 +154,9 @@ type Tuning struct {
 	AvgWeight int64
 }
 
-// defaultTick is what a watcher's handoff counts in the average of first
-// requests (rule 4), whatever tick a test sets: a tick in production.
+// defaultTick is what a watcher's handoff counts as in the share of slow
+// first requests (rule 4), whatever tick a test sets: a tick in
+// production, so a slow one.
 const defaultTick = time.Millisecond
 
 // DefaultTuning returns the defaults documented on Tuning.
