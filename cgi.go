@@ -67,6 +67,7 @@ type CGI struct {
 	ctxEnded atomic.Bool
 	timer    time.Time
 	attached []attachment
+	async    asyncState
 }
 
 func newCGI(c *conn) *CGI {
@@ -95,6 +96,8 @@ func newCGI(c *conn) *CGI {
 func (q *CGI) run() {
 	if q.call() {
 		q.out.finish()
+	} else if q.async.ready.Load() {
+		q.out.signal() // the connection's goroutine runs them (runAsyncHere)
 	}
 }
 
@@ -102,6 +105,7 @@ func (q *CGI) run() {
 // (the callback returned without Keep, or panicked).
 func (q *CGI) call() bool {
 	r := q.callCallback()
+	q.endCallback()
 	q.detachAll()
 	if r != nil {
 		q.panicked.Store(true)

@@ -79,13 +79,19 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c.cr.st = c.st
 	c.st.accepted.Add(1)
 	if l != nil && l.opts.Threading {
-		c.pumpDone = make(chan error, 1)
-		c.startPump = func() {
-			q := c.cur.Load()
-			go func() { c.pumpDone <- c.pump(q) }()
-		}
+		c.initPump()
 	}
 	return c
+}
+
+// initPump makes startPump, which pumps a response from another goroutine
+// while this one runs application code (runHere, runAsyncHere).
+func (c *conn) initPump() {
+	c.pumpDone = make(chan error, 1)
+	c.startPump = func() {
+		q := c.cur.Load()
+		go func() { c.pumpDone <- c.pump(q) }()
+	}
 }
 
 // stepOutcome is what one step of a connection (one request) left it as, and
@@ -543,6 +549,12 @@ func (c *conn) runHere(q *CGI) error {
 	}
 	q.out.startPump.Store(&c.startPump)
 	done := q.call()
+	if !done {
+		if fns := q.takeAsync(); fns != nil {
+			q.runAsync(fns)
+			done = true
+		}
+	}
 	started := q.out.startPump.Swap(nil) == nil
 	if started {
 		if done {
@@ -611,6 +623,12 @@ func (c *conn) pumpFrom(q *CGI, due bool) error {
 			return err
 		}
 		if !ok {
+			if !c.l.opts.Threading {
+				// With Threading on runHere runs them, not a pump.
+				if fns := q.takeAsync(); fns != nil {
+					return c.runAsyncHere(q, fns)
+				}
+			}
 			if q.kept.Load() {
 				// Keep's wake-up (pipeline.go): answers held back
 				// must not wait for a long poll or a stream.

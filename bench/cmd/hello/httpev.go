@@ -90,11 +90,7 @@ func (s *httpevServer) handle(c *httpev.CGI) {
 			q = c.Param("queries")
 		}
 		if r.blocks() && !s.threading {
-			c.Keep()
-			go func() {
-				defer c.Close()
-				s.reply(c, r, q)
-			}()
+			c.Async(func() { s.reply(c, r, q) })
 			return
 		}
 		s.reply(c, r, q)
