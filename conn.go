@@ -586,7 +586,9 @@ func (c *conn) dropRequest(q *CGI, status int, err error) {
 
 // keepAlive decides, after a response, whether to read another request.
 func (c *conn) keepAlive(q *CGI) bool {
+	q.cancelCtx() // the request is over; before the watch stops (startBackgroundRead, pollWatch)
 	c.cr.abortBackgroundRead()
+	c.unwatchClient()
 	// Not c.closing: a shutdown that began after the head went out with
 	// keep-alive finds the client perhaps already sending its next
 	// request; serve's idle check (setIdle) closes the connection unless

@@ -40,7 +40,7 @@ func (p *Poller) Serving(e *Entry) bool { return p.hand.serving.Load() == e }
 func (p *Poller) Lost(e *Entry, fd int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.resident && int(e.fd) == fd {
+	if (e.resident || e.watch) && int(e.fd) == fd {
 		p.deregisterLocked(e)
 	}
 	if p.hand.serving.Load() == e {
