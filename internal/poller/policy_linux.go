@@ -80,6 +80,11 @@ import (
 //     tick no longer sets a blocking route's tail. 1 ms bounds the wait
 //     of a resident neighbour behind a callback that blocks for the
 //     first time at 2 ms.
+//     The watcher's sleep: an idle server (one request, then 10 s of
+//     nothing) used 0 jiffies of CPU with it and 26 (2.6% of a core) with
+//     a watcher that never sleeps (WatchIdleTicks 10^9, same build
+//     otherwise). 100 ticks: waking it costs serveHere one channel send
+//     after a pause of 100 ms or more, nothing while requests keep coming.
 //
 //  3. Waiting hands over at once: a read or write that would wait (a head
 //     still arriving, a client not reading) or a kept request (Keep) hands
