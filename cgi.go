@@ -64,6 +64,7 @@ type CGI struct {
 	rc       requestContext // Context (cgi_context.go)
 	timerAt  time.Duration  // StartTimer's time, as an offset from from
 	attached []attachment
+	async    asyncState
 }
 
 func newCGI(c *conn) *CGI {
@@ -92,6 +93,8 @@ func newCGI(c *conn) *CGI {
 func (q *CGI) run() {
 	if q.call() {
 		q.out.finish()
+	} else if q.async.ready.Load() {
+		q.out.signal() // the connection's goroutine runs them (runAsyncHere)
 	}
 }
 
@@ -99,6 +102,7 @@ func (q *CGI) run() {
 // (the callback returned without Keep, or panicked).
 func (q *CGI) call() bool {
 	r := q.callCallback()
+	q.endCallback()
 	q.detachAll()
 	if r != nil {
 		q.panicked.Store(true)

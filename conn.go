@@ -78,13 +78,19 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c.cr.st = c.st
 	c.st.accepted.Add(1)
 	if l != nil && l.opts.Threading {
-		c.pumpDone = make(chan error, 1)
-		c.sig.startPump = func() {
-			q := c.cur.Load()
-			go func() { c.pumpDone <- c.pump(q) }()
-		}
+		c.initPump()
 	}
 	return c
+}
+
+// initPump makes startPump, which pumps a response from another goroutine
+// while this one runs application code (runHere, runAsyncHere).
+func (c *conn) initPump() {
+	c.pumpDone = make(chan error, 1)
+	c.sig.startPump = func() {
+		q := c.cur.Load()
+		go func() { c.pumpDone <- c.pump(q) }()
+	}
 }
 
 // stepOutcome is what one step of a connection (one request) left it as, and
@@ -541,6 +547,12 @@ func (c *conn) runHere(q *CGI) error {
 	}
 	q.out.pumpArmed.Store(true)
 	done := q.call()
+	if !done {
+		if fns := q.takeAsync(); fns != nil {
+			q.runAsync(fns)
+			done = true
+		}
+	}
 	started := !q.out.pumpArmed.Swap(false)
 	if started {
 		if done {
@@ -551,9 +563,15 @@ func (c *conn) runHere(q *CGI) error {
 	if !done {
 		return c.pump(q) // kept: wait for the output's signals
 	}
-	// This goroutine is the pump and the response is complete: the
-	// signal would only wake it through the wake channel, and marking
-	// the end and taking the output is one turn of the Buffer's mutex.
+	return c.sendFinished(q)
+}
+
+// sendFinished ends q's response and sends what is left of it, on the
+// goroutine that would otherwise be woken to pump it (runHere,
+// runAsyncHere): the signal would only wake it through the wake channel,
+// and marking the end and taking the output is one turn of the Buffer's
+// mutex.
+func (c *conn) sendFinished(q *CGI) error {
 	data, err := q.out.finishTake()
 	if err != nil {
 		return err
@@ -610,6 +628,12 @@ func (c *conn) pump(q *CGI) error {
 			return err
 		}
 		if !ok {
+			if !c.l.opts.Threading {
+				// With Threading on runHere runs them, not a pump.
+				if fns := q.takeAsync(); fns != nil {
+					return c.runAsyncHere(q, fns)
+				}
+			}
 			if q.kept.Load() {
 				// Keep's wake-up (pipeline.go): answers held back
 				// must not wait for a long poll or a stream.
