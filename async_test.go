@@ -153,3 +153,27 @@ func TestAsyncAfterCallback(t *testing.T) {
 		})
 	}
 }
+
+// TestAsyncAfterFlush: a callback that flushed output and then called
+// Async gets its functions run, in both threading modes, many times over.
+// (The pump checks for them before every wait because the flush's wake-up
+// and the callback's end may coalesce; this test does not force that
+// interleaving, which neither GOMAXPROCS=1 nor 400 runs produced.)
+func TestAsyncAfterFlush(t *testing.T) {
+	for _, threading := range []bool{false, true} {
+		t.Run(fmt.Sprint("threading=", threading), func(t *testing.T) {
+			leakCheck(t)
+			_, l, _ := testServer(t, Options{}, ListenOptions{Threading: threading}, func(c *CGI) {
+				c.Print("head ")
+				c.Flush()
+				c.Async(func() { c.Print("tail") })
+			})
+			conn, br := rawConn(t, l)
+			for i := range 200 {
+				io.WriteString(conn, asyncGet("/"))
+				_, body := readResponse(t, br, "GET")
+				require.Equal(t, "head tail", body, "request %d", i)
+			}
+		})
+	}
+}

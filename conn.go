@@ -620,6 +620,15 @@ const maxDrain = 256 << 10
 func (c *conn) pump(q *CGI) error {
 	b := &q.out
 	for {
+		// Threading off: the callback's Async functions run here once it
+		// has returned (its end signals); with Threading on runHere runs
+		// them, never a pump. Checked before every wait, since the
+		// callback's last flush and its end may share one wake-up.
+		if !c.l.opts.Threading {
+			if fns := q.takeAsync(); fns != nil {
+				return c.runAsyncHere(q, fns)
+			}
+		}
 		if _, open := <-b.sig.wake; !open {
 			return nil
 		}
@@ -628,12 +637,6 @@ func (c *conn) pump(q *CGI) error {
 			return err
 		}
 		if !ok {
-			if !c.l.opts.Threading {
-				// With Threading on runHere runs them, not a pump.
-				if fns := q.takeAsync(); fns != nil {
-					return c.runAsyncHere(q, fns)
-				}
-			}
 			if q.kept.Load() {
 				// Keep's wake-up (pipeline.go): answers held back
 				// must not wait for a long poll or a stream.
