@@ -37,12 +37,14 @@ import (
 //  3. Buffer.mu (CGI.out): the output of one request; taken under wmu by
 //     send and GiveUpHandle.
 //  4. connReader.bgMu: the background read of one connection.
+//     connLoop.wmu (Linux): the client watch of one connection in the
+//     poller (evloop_linux.go). The two are never held together.
 //  5. rawfd.Conn's mutex (internal/rawfd): the raw descriptor; taken under
-//     Server.mu (drain closes sockets, setIdle peeks), wmu (writes) and
-//     bgMu (deadlines).
+//     Server.mu (drain closes sockets, setIdle peeks), wmu (writes),
+//     bgMu (deadlines) and connLoop.wmu (registering the watch).
 //  6. poller.Poller's mutex (internal/poller): the epoll set; taken under
-//     Server.mu (park, drain) and under a rawfd.Conn's (its descriptor
-//     leaving the set when it goes to Go).
+//     Server.mu (park, drain), under a rawfd.Conn's (its descriptor
+//     leaving the set when it goes to Go, or watched) and connLoop.wmu.
 //
 // Leaves, under which nothing else is taken: PortListener.mu, CGI.mu,
 // requestContext.mu (CGI.Context), conn.closeMu, MultipartFile.mu, the loop's mutex
