@@ -147,6 +147,9 @@ func (ev *eventLoop) watch(c *conn) (later bool) {
 // probes anyway), TLS, NoIdlePark (no poller) or a poller that cannot
 // are watched by a background read.
 func (c *conn) watchClient(gone func(), over *atomic.Bool, kept bool) {
+	if c.gaveUp.Load() {
+		return // the application's socket now (GiveUpHandle)
+	}
 	if !kept && c.pollWatch(gone, over) {
 		return
 	}
@@ -188,11 +191,13 @@ func (c *conn) pollWatch(gone func(), over *atomic.Bool) bool {
 	return false
 }
 
-// registerWatch has the poller watch c's socket; wmu is held. A raw
-// socket's registration stays in the set after the request, for its next
-// wait there; one of Go's netpoller (a connection Go accepted, a raw one
-// that went to Go, a Unix socket) leaves with the request, before Go may
-// close it (finishConn, FD).
+// registerWatch has the poller watch c's socket; wmu is held. The
+// registration stays in the set after the request, disarmed, for the
+// connection's next watch or wait there (one epoll_ctl per request, not
+// two), and leaves it before the descriptor closes (finishConn) or
+// changes (detach). A raw socket that went to Go is the exception: its
+// descriptor there is a duplicate that FD closes while the socket stays
+// open, so that registration leaves with the request (wGo).
 func (c *conn) registerWatch(gone func()) bool {
 	lp := &c.loop
 	ok := false
@@ -204,12 +209,14 @@ func (c *conn) registerWatch(gone func()) bool {
 			return ok
 		}
 		c.goWatch(nc, watch)
+		lp.wOn, lp.wGo = ok, ok
+		return ok
 	case *net.TCPConn:
 		c.goWatch(nc, watch)
 	case *net.UnixConn:
 		c.goWatch(nc, watch)
 	}
-	lp.wOn, lp.wGo = ok, ok
+	lp.wOn, lp.wGo = ok, false
 	return ok
 }
 
@@ -518,6 +525,10 @@ func (c *conn) detach() *rawfd.Conn {
 	if !ok {
 		return nil
 	}
+	// A client watch's registration of Go's descriptor (registerWatch)
+	// leaves the set before Go closes that descriptor: the duplicate keeps
+	// the socket open, so epoll would not drop it by itself.
+	c.srv.ev.p.Forget(&c.loop.entry)
 	fc, err := rawfd.Detach(tc)
 	if err != nil {
 		c.srv.logDebug("httpev: cannot detach connection", "err", err)
