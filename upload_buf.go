@@ -17,9 +17,11 @@ const (
 	// uploadBufSmall is the buffer size once more than uploadsBig uploads
 	// are in flight. Then the CPUs are busy with other uploads whatever
 	// the read size, and memory per upload counts: 200 uploads of 8 MiB,
-	// 100 at a time (bench/run uploads-concurrent), took 64 KB of server
-	// memory per upload in flight with 16 KB buffers against 122 KB with
-	// 64 KB ones, for about 10% more server CPU (net/http: 80 KB).
+	// 100 at a time (bench/run uploads-concurrent), with no allocation per
+	// chunk, took 67-82 KB of server memory per upload in flight with 16
+	// KB buffers against 122 KB with 64 KB ones (net/http: 77-83 KB), for
+	// about 10% more server CPU; with AsyncIO writing inline beyond
+	// MaxOverlapped files, 59-65 KB.
 	uploadBufSmall = 16 << 10
 	// uploadsBig is how many uploads in flight still get big buffers: one
 	// or two uploads at a time go at full speed, and at most 256 KB of
