@@ -126,6 +126,9 @@ type bodyReader struct {
 func newBodyReader(c *conn, q *CGI) *bodyReader {
 	b := &bodyReader{c: c, q: q, n: c.req.ContentLength}
 	if c.req.Chunked {
+		if c.chunked == nil {
+			c.chunked = new(http1.ChunkedReader)
+		}
 		c.chunked.Reset(&c.cr, c.srv.chunkLimits)
 	}
 	return b

@@ -56,21 +56,15 @@ type CGI struct {
 	dir      string // the handler-table row that routed the request
 	dirMatch []string
 
-	// The request's context is built only when asked for. ctxBuilt and
-	// ctxEnded let cancelCtx, which runs for every request, skip ctxMu
-	// when it was never asked for: each side stores its flag, then loads
-	// the other's, so at least one of them sees both and cancels.
-	ctxMu    sync.Mutex
-	ctx      context.Context    // guarded by ctxMu
-	cancel   context.CancelFunc // guarded by ctxMu
-	ctxBuilt atomic.Bool
-	ctxEnded atomic.Bool
+	rc       requestContext // Context (cgi_context.go)
 	timer    time.Time
 	attached []attachment
+	async    asyncState
 }
 
 func newCGI(c *conn) *CGI {
 	q := &CGI{srv: c.srv, l: c.l, cn: c, from: c.cr.readAt}
+	q.rc.q = q
 	if q.from.IsZero() {
 		q.from = time.Now()
 	}
@@ -95,6 +89,8 @@ func newCGI(c *conn) *CGI {
 func (q *CGI) run() {
 	if q.call() {
 		q.out.finish()
+	} else if q.async.ready.Load() {
+		q.out.signal() // the connection's goroutine runs them (runAsyncHere)
 	}
 }
 
@@ -102,6 +98,7 @@ func (q *CGI) run() {
 // (the callback returned without Keep, or panicked).
 func (q *CGI) call() bool {
 	r := q.callCallback()
+	q.endCallback()
 	q.detachAll()
 	if r != nil {
 		q.panicked.Store(true)
@@ -201,48 +198,26 @@ func (q *CGI) fireOnError() {
 	}
 }
 
-// Context returns a context cancelled when the client goes away or the
-// request finishes. Asking for it starts watching the idle socket.
-func (q *CGI) Context() context.Context {
-	q.ctxMu.Lock()
-	if q.ctx == nil {
-		q.ctx, q.cancel = context.WithCancel(q.srv.ctx)
-		q.ctxBuilt.Store(true)
-	}
-	ended := q.ctxEnded.Load()
-	if ended {
-		q.cancel()
-	}
-	ctx := q.ctx
-	q.ctxMu.Unlock()
-	if !ended {
-		q.watchClient()
-	}
-	return ctx
-}
+// Context returns a context that ends when the client goes away, when the
+// request finishes (its response is complete, or it was dropped) or when
+// the server closes (Server.Close; a graceful Shutdown lets requests
+// finish). Its Err, and context.Cause, is then context.Canceled; Err on
+// the CGI tells why a request was dropped. Waiting on it (Done, Err, a
+// context derived from it) starts watching the idle socket; passing it
+// along costs nothing.
+func (q *CGI) Context() context.Context { return &q.rc }
 
-// cancelCtx ends the request's context; one never asked for is not built.
-func (q *CGI) cancelCtx() {
-	q.ctxEnded.Store(true)
-	if !q.ctxBuilt.Load() {
-		return // Context, if it builds one now, sees ctxEnded
-	}
-	q.ctxMu.Lock()
-	defer q.ctxMu.Unlock()
-	q.cancel()
-}
+// cancelCtx ends the request's context (idempotent).
+func (q *CGI) cancelCtx() { q.rc.end() }
 
-// watchClient starts the background read that notices a vanished client,
-// once the body is no longer the callback's to read.
+// watchClient starts the watch that notices a vanished client, once the
+// body is no longer the callback's to read.
 func (q *CGI) watchClient() {
 	if q.body != nil && !q.body.done() {
 		return
 	}
-	// On the poller's runner the read starts only if the runner is handed
-	// over (the callback blocks, Keep): a callback that returns within
-	// the handoff's tick keeps its socket out of Go's netpoller.
-	later := q.cn.srv.ev.watch(q.cn)
-	q.cn.cr.startBackgroundRead(func() { q.clientGone(ErrClientGone) }, later)
+	q.rc.watching.Store(true)
+	q.cn.watchClient(func() { q.clientGone(ErrClientGone) }, &q.rc.ended, q.kept.Load())
 }
 
 // cleanup runs when the request is over on every path: temp files of

@@ -181,9 +181,19 @@ func (cr *connReader) ReadLine(max int) ([]byte, error) {
 // (a pipelined request) is kept for the next fill. With later, it only
 // notes the wish: startLaterRead (Linux) starts it, unless the request ends first
 // (abortBackgroundRead), which costs a request that ends quickly nothing.
-func (cr *connReader) startBackgroundRead(onGone func(), later bool) {
+// over is the request's ended flag: a watch asked for from another
+// goroutine as the request ends must not read the next one. The request
+// ends (CGI.cancelCtx) before abortBackgroundRead looks at bgSet, and this
+// stores bgSet before it looks at over: one of the two sees the other.
+func (cr *connReader) startBackgroundRead(onGone func(), later bool, over *atomic.Bool) {
 	cr.bgMu.Lock()
 	if cr.bgRunning || cr.err != nil || cr.bgHave || cr.buffered() > 0 {
+		cr.bgMu.Unlock()
+		return
+	}
+	cr.bgSet.Store(true)
+	if over.Load() {
+		cr.bgSet.Store(cr.bgLater != nil)
 		cr.bgMu.Unlock()
 		return
 	}

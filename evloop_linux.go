@@ -5,7 +5,9 @@ package httpev
 import (
 	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/httpev/httpev/internal/poller"
@@ -48,11 +50,24 @@ type connLoop struct {
 	ready bool
 	until time.Time // the idle deadline the poller was given (same owner)
 	// watched: a background read watches the socket for the client
-	// leaving (CGI.Context, Keep): its going to Go is that goroutine's
+	// leaving (Keep, or CGI.Context where the poller cannot: watchClient): its going to Go is that goroutine's
 	// wait, not the runner's, and must not hand the runner over. Set by
 	// the goroutine serving the connection, read by the one whose read or
 	// write takes the socket to Go.
 	watched atomic.Bool
+
+	// The client watch in the poller (CGI.Context, see watchClient):
+	// owned by wmu, which comes before the descriptor's lock and the
+	// poller's.
+	wmu   sync.Mutex
+	wGone func()       // guarded by wmu: noted while a runner serves the request, registered when it is handed over (Detached)
+	wOver *atomic.Bool // guarded by wmu: that request's ended flag
+	wOn   bool         // guarded by wmu: the poller watches the descriptor for the request
+	wGo   bool         // guarded by wmu: that descriptor is Go's (leaves the set with the request)
+	// wSet is set before a watch looks at its request's ended flag, and
+	// cleared by unwatchClient under wmu: it lets unwatchClient, which
+	// runs after every request, skip wmu when no watch was asked for.
+	wSet atomic.Bool
 }
 
 // listenerLoop is a listener's side: the poller's policy state for its
@@ -105,7 +120,8 @@ func (ev *eventLoop) hook(c *conn, fc *rawfd.Conn) {
 func (ev *eventLoop) keep(c *conn) { ev.p.Release(&c.loop.entry) }
 
 // watch tells that a background read is about to watch c's socket for
-// the client leaving. It reports whether a runner serves c: the read then
+// the client leaving (the fallback of watchClient). It reports whether a
+// runner serves c: the read then
 // waits until the runner is handed over (pollClient.Detached), since a
 // callback that returns within a tick needs no watch, and the socket's
 // going to Go for it costs a dup, two epoll_ctl and a second detach. The
@@ -116,6 +132,133 @@ func (ev *eventLoop) keep(c *conn) { ev.p.Release(&c.loop.entry) }
 func (ev *eventLoop) watch(c *conn) (later bool) {
 	c.loop.watched.Store(true)
 	return ev.p.Serving(&c.loop.entry)
+}
+
+// watchClient watches c's socket for the client leaving while its request
+// is answered; gone runs when it has left, unless the request ended first
+// (over). Once the poller runs, the socket is watched in its set
+// (Poller.Watch, EPOLLRDHUP): a background read would cost a goroutine
+// and three deadline changes per request, and on a raw socket
+// (internal/rawfd) take it to Go's netpoller and back (a dup, fcntl,
+// getsockname, getpeername and two epoll_ctl). While a runner serves the
+// request the watch is only noted, and registered if the runner is
+// handed over (Detached): a callback that returns within a tick needs
+// none. A kept request (whose socket goes to Go for TCP keep-alive
+// probes anyway), TLS, NoIdlePark (no poller) or a poller that cannot
+// are watched by a background read.
+func (c *conn) watchClient(gone func(), over *atomic.Bool, kept bool) {
+	if !kept && c.pollWatch(gone, over) {
+		return
+	}
+	later := c.srv.ev.watch(c)
+	c.cr.startBackgroundRead(gone, later, over)
+}
+
+// pollWatch is watchClient's poller side; false when the caller must
+// watch with a read.
+func (c *conn) pollWatch(gone func(), over *atomic.Bool) bool {
+	if !c.srv.ev.p.Started() {
+		return false // never for NoIdlePark, TLS, in-memory connections
+	}
+	if cr := &c.cr; cr.buffered() > 0 || cr.bgHave || cr.err != nil {
+		// A pipelined request is here already (its client's end of stream
+		// would be no news), or the socket failed: nothing to watch, as
+		// startBackgroundRead decides.
+		return true
+	}
+	lp := &c.loop
+	lp.wmu.Lock()
+	defer lp.wmu.Unlock()
+	lp.wSet.Store(true)
+	switch {
+	case over.Load():
+		// The request ended (unwatchClient may have passed): no watch.
+		lp.wSet.Store(lp.wOn || lp.wGone != nil)
+		return true
+	case lp.wOn || lp.wGone != nil:
+		return true // watched already
+	case c.srv.ev.p.Serving(&lp.entry):
+		lp.wGone, lp.wOver = gone, over
+		return true
+	}
+	if c.registerWatch(gone) {
+		return true
+	}
+	lp.wSet.Store(false)
+	return false
+}
+
+// registerWatch has the poller watch c's socket; wmu is held. A raw
+// socket's registration stays in the set after the request, for its next
+// wait there; one of Go's netpoller (a connection Go accepted, a raw one
+// that went to Go, a Unix socket) leaves with the request, before Go may
+// close it (finishConn, FD).
+func (c *conn) registerWatch(gone func()) bool {
+	lp := &c.loop
+	ok := false
+	watch := func(fd uintptr) { ok = c.srv.ev.p.Watch(&lp.entry, int(fd), gone) }
+	switch nc := c.nc.(type) {
+	case *rawfd.Conn:
+		if nc.IfRaw(func(fd int) { watch(uintptr(fd)) }) {
+			lp.wOn, lp.wGo = ok, false
+			return ok
+		}
+		c.goWatch(nc, watch)
+	case *net.TCPConn:
+		c.goWatch(nc, watch)
+	case *net.UnixConn:
+		c.goWatch(nc, watch)
+	}
+	lp.wOn, lp.wGo = ok, ok
+	return ok
+}
+
+// goWatch runs watch with the descriptor of a socket in Go's netpoller
+// (held open meanwhile).
+func (c *conn) goWatch(sc syscall.Conn, watch func(uintptr)) {
+	if rc, err := sc.SyscallConn(); err == nil {
+		_ = rc.Control(watch)
+	}
+}
+
+// unwatchClient ends the poller's client watch of the request that just
+// ended (after its context ended: pollWatch). The descriptor stays in the
+// set, disarmed: the connection's next wait there changes it.
+func (c *conn) unwatchClient() {
+	lp := &c.loop
+	if !lp.wSet.Load() {
+		return
+	}
+	lp.wmu.Lock()
+	defer lp.wmu.Unlock()
+	lp.wGone, lp.wOver = nil, nil
+	if lp.wOn {
+		c.srv.ev.p.Unwatch(&lp.entry, lp.wGo)
+		lp.wOn, lp.wGo = false, false
+	}
+	lp.wSet.Store(false)
+}
+
+// detachedWatch registers the watch noted while a runner served c, now
+// that the runner was handed over; where the poller cannot, a background
+// read watches.
+func (c *conn) detachedWatch() {
+	lp := &c.loop
+	lp.wmu.Lock()
+	gone, over := lp.wGone, lp.wOver
+	lp.wGone, lp.wOver = nil, nil
+	read := false
+	if gone != nil && !over.Load() {
+		read = !c.registerWatch(gone)
+	}
+	if !lp.wOn {
+		lp.wSet.Store(false)
+	}
+	lp.wmu.Unlock()
+	if read {
+		lp.watched.Store(true)
+		c.cr.startBackgroundRead(gone, false, over)
+	}
 }
 
 // forget takes c out of the epoll set before its socket closes.
@@ -197,7 +340,10 @@ func (pc *pollClient) Expire() { (*conn)(pc).finishConn() }
 // Detached: the runner serving the connection was replaced, and its
 // callback goes on on the old runner's goroutine: a background read noted
 // for later starts now.
-func (pc *pollClient) Detached() { pc.cr.startLaterRead() }
+func (pc *pollClient) Detached() {
+	(*conn)(pc).detachedWatch()
+	pc.cr.startLaterRead()
+}
 
 func (pc *pollClient) Group() *poller.Group { return &pc.l.loop.group }
 

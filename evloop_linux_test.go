@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -582,5 +583,191 @@ func TestEvloopBurstNoStall(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// socketRaw reports whether q's socket is out of Go's netpoller.
+func socketRaw(q *CGI) bool {
+	fc, ok := q.cn.nc.(*rawfd.Conn)
+	return ok && fc.IfRaw(func(int) {})
+}
+
+// TestEvloopContextWatchInPoller: a callback that waits on its context
+// past the poller's tick (a database call) has its socket watched in the
+// poller's set, not by a read that would take it to Go's netpoller: the
+// socket stays raw, a client that leaves ends the context, and one that
+// stays gets its answer and its next requests on the same connection,
+// served from the set again. A pipelined request followed by a half-close
+// is not a client leaving. Both on a runner handed over by the tick and on
+// a goroutine the back-off gave the connection.
+func TestEvloopContextWatchInPoller(t *testing.T) {
+	for _, backoff := range []bool{false, true} {
+		t.Run(fmt.Sprintf("backoff=%v", backoff), func(t *testing.T) {
+			leakCheck(t)
+			type seen struct {
+				rawBefore, raw, ended bool
+				err                   error
+			}
+			got := make(chan seen, 4)
+			srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+				ctx := c.Context()
+				rawBefore := socketRaw(c)
+				wait := 100 * time.Millisecond
+				if c.Param("n") == "gone" {
+					wait = 5 * time.Second
+				}
+				s := seen{rawBefore: rawBefore}
+				select {
+				case <-ctx.Done():
+					s.ended, s.err = true, ctx.Err()
+				case <-time.After(wait):
+				}
+				s.raw = socketRaw(c)
+				got <- s
+				c.Print("ok " + c.Param("n"))
+			})
+			if backoff {
+				// Every request outlasts Slow: the listener's ready
+				// connections get goroutines of their own.
+				tunePoller(srv, func(t *poller.Tuning) { t.Slow = time.Microsecond })
+			}
+			conn, br := rawConn(t, l)
+			for i := range 3 {
+				io.WriteString(conn, parkGet(i))
+				s := <-got
+				assert.False(t, s.ended, "request %d: the context ended with the client there", i)
+				assert.True(t, s.raw, "request %d: the socket went to Go", i)
+				expectOK(t, br, i)
+			}
+
+			// A pipelined request arriving while the watch is on is no
+			// client leaving: both are answered.
+			io.WriteString(conn, parkGet(3))
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(conn, parkGet(4))
+			for i := 3; i < 5; i++ {
+				s := <-got
+				assert.False(t, s.ended, "request %d: a pipelined request ended the context", i)
+				expectOK(t, br, i)
+			}
+
+			conn2, _ := rawConn(t, l)
+			io.WriteString(conn2, "GET /?n=gone HTTP/1.1\r\nHost: x\r\n\r\n")
+			time.Sleep(20 * time.Millisecond) // past the tick: the watch is registered
+			conn2.Close()
+			s := <-got
+			assert.True(t, s.ended, "the context did not end when the client left")
+			assert.Equal(t, context.Canceled, s.err)
+			// Its first request may have been accepted by Go (the
+			// back-off of first requests, after the slow ones above).
+			assert.Equal(t, s.rawBefore, s.raw, "the socket went to Go")
+			assert.GreaterOrEqual(t, pollerCounts(srv).Watches, uint64(4), "watched in the poller")
+		})
+	}
+}
+
+// TestEvloopContextWatchGoSocket: a socket in Go's netpoller (a
+// Threading-off connection) is watched in the poller's set too once the
+// poller runs (a second epoll set may watch it), and leaves the set with
+// its request: the connection serves its next requests, and a client that
+// leaves ends the context. With NoIdlePark the poller never runs and a
+// background read watches.
+func TestEvloopContextWatchGoSocket(t *testing.T) {
+	for _, noPark := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nopark=%v", noPark), func(t *testing.T) {
+			leakCheck(t)
+			ended := make(chan bool, 4)
+			srv, l, _ := testServer(t, Options{NoIdlePark: noPark}, ListenOptions{}, func(c *CGI) {
+				ctx := c.Context()
+				wait := 30 * time.Millisecond
+				if c.Param("n") == "gone" {
+					wait = 5 * time.Second
+				}
+				select {
+				case <-ctx.Done():
+					ended <- true
+				case <-time.After(wait):
+					ended <- false
+				}
+				c.Print("ok " + c.Param("n"))
+			})
+			if !noPark {
+				require.True(t, srv.ev.p.Start())
+			}
+			conn, br := rawConn(t, l)
+			for i := range 3 {
+				io.WriteString(conn, parkGet(i))
+				assert.False(t, <-ended, "request %d: the context ended with the client there", i)
+				expectOK(t, br, i)
+			}
+			io.WriteString(conn, "GET /?n=gone HTTP/1.1\r\nHost: x\r\n\r\n")
+			time.Sleep(10 * time.Millisecond)
+			conn.Close()
+			assert.True(t, <-ended, "the context did not end when the client left")
+			if noPark {
+				assert.Zero(t, pollerCounts(srv).Watches, "NoIdlePark: no poller")
+			} else {
+				assert.EqualValues(t, 4, pollerCounts(srv).Watches, "every request watched in the poller")
+			}
+		})
+	}
+}
+
+// BenchmarkContextWatch: callbacks that wait 2 ms on their request's
+// context (a database call), 8 keep-alive connections at once. resident:
+// the poller keeps every connection resident (no back-off), so each
+// request is handed over after a tick and watched from then on; nopark:
+// a goroutine per connection (NoIdlePark), watched by a background read.
+// cpu-us/req is the whole process's CPU (server and raw-socket clients)
+// per request; strace -f -c of it shows the system calls per request.
+func BenchmarkContextWatch(b *testing.B) {
+	for _, mode := range []string{"resident", "nopark"} {
+		b.Run(mode, func(b *testing.B) {
+			srv, l, _ := testServer(b, Options{NoIdlePark: mode == "nopark"}, ListenOptions{Threading: true}, func(c *CGI) {
+				ctx := c.Context()
+				t := time.NewTimer(2 * time.Millisecond)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+				c.Print("ok")
+			})
+			if mode == "resident" {
+				tunePoller(srv, func(t *poller.Tuning) { t.Slow = time.Hour })
+			}
+			const conns = 8
+			per := b.N/conns + 1
+			var before, after syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range conns {
+				wg.Go(func() {
+					nc, err := net.Dial("tcp", l.Addr().String())
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					defer nc.Close()
+					br := bufio.NewReader(nc)
+					for range per {
+						_, _ = io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+						res, err := http.ReadResponse(br, nil)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						_, _ = io.Copy(io.Discard, res.Body)
+						res.Body.Close()
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+			cpu := after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano()
+			b.ReportMetric(float64(cpu)/1e3/float64(per*conns), "cpu-us/req")
+		})
 	}
 }

@@ -4,6 +4,7 @@ package httpev
 
 import (
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,7 +29,13 @@ func (*eventLoop) adopt(*conn) bool { return false }
 
 func (*eventLoop) keep(*conn) {}
 
-func (*eventLoop) watch(*conn) bool { return false }
+// watchClient watches the socket for the client leaving with a
+// background read.
+func (c *conn) watchClient(gone func(), over *atomic.Bool, _ bool) {
+	c.cr.startBackgroundRead(gone, false, over)
+}
+
+func (*conn) unwatchClient() {}
 
 func (*eventLoop) forget(*conn) {}
 

@@ -45,13 +45,13 @@ import (
 //     leaving the set when it goes to Go).
 //
 // Leaves, under which nothing else is taken: PortListener.mu, CGI.mu,
-// CGI.ctxMu, conn.closeMu, MultipartFile.mu, the loop's mutex
+// requestContext.mu (CGI.Context), conn.closeMu, MultipartFile.mu, the loop's mutex
 // (threading.go). No goroutine is started while any of them is held:
 // Buffer.signal, which may start a request's pump goroutine, is called
 // unlocked, and the poller starts its runners from its watcher goroutine.
-// The atomics (conn.closing, gaveUp, probing, cur; CGI.ctxBuilt,
-// ctxEnded, hasFiles, which spare ctxMu and CGI.mu on requests that
-// never use them; the poller's counters
+// The atomics (conn.closing, gaveUp, probing, cur; requestContext's
+// ended and used, CGI.hasFiles, which spare requestContext.mu and CGI.mu
+// on requests that never use them; the poller's counters
 // and back-offs) are read without locks; each notes what it publishes.
 
 // Server owns listeners, their connections, the loop goroutine that runs
@@ -316,6 +316,7 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 	s.mu.Unlock()
 	for _, q := range cut {
 		q.out.fail(ErrServerClosed)
+		q.cancelCtx() // its socket is closed: no watch will see it go
 	}
 	for _, c := range waiting {
 		go c.drained(hard) // closes it, or serves what had arrived
@@ -395,6 +396,7 @@ func (s *Server) Close() error {
 	}
 	done := s.drain(nil, true)
 	s.cancel()
+	s.endRequests()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):

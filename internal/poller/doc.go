@@ -14,6 +14,11 @@
 //     first readiness takes one out of the set and starts its goroutine
 //     again (Client.Resume).
 //
+// A connection whose request is answered off the runner can also have its
+// socket watched in the set for the client leaving (Watch: one-shot
+// EPOLLRDHUP, for httpev's request context), rather than by a read
+// waiting in Go's netpoller (watch_linux.go).
+//
 // Idle timeouts: the set keeps its waiting entries on a list in deadline
 // order; the runner's epoll_wait ends by the earliest, and the ones due
 // are expired (Client.Expire).
@@ -27,7 +32,8 @@
 //
 // Files: epoll_linux.go holds every epoll system call; poller_linux.go the
 // set, the list and the runner's loop; handoff_linux.go the watcher and
-// the handoff; policy_linux.go the rules and their figures. On other
+// the handoff; watch_linux.go the client watch; policy_linux.go the rules
+// and their figures. On other
 // systems the package is empty: httpev then waits on goroutines.
 //
 // # Locking

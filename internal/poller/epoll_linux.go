@@ -41,11 +41,31 @@ func openEpoll() (epoll, error) {
 // (a resident connection, reported as long as it has input), or one-shot
 // (a parked one, reported once, then disabled until removed).
 func (ep *epoll) add(fd int, oneshot bool, gen uint32) error {
-	ev := event{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd), Pad: int32(gen)}
+	return ep.addEvents(fd, waitEvents(oneshot), gen)
+}
+
+// waitEvents is what a waiting connection's registration reports.
+func waitEvents(oneshot bool) uint32 {
 	if oneshot {
-		ev.Events |= syscall.EPOLLONESHOT
+		return syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 	}
+	return syscall.EPOLLIN | syscall.EPOLLRDHUP
+}
+
+// addEvents registers fd for events.
+func (ep *epoll) addEvents(fd int, events uint32, gen uint32) error {
+	ev := event{Events: events, Fd: int32(fd), Pad: int32(gen)}
 	if err := syscall.EpollCtl(ep.fd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// modify changes fd's registration to events (a client watch to a wait,
+// or the other way), and re-arms a one-shot one.
+func (ep *epoll) modify(fd int, events uint32, gen uint32) error {
+	ev := event{Events: events, Fd: int32(fd), Pad: int32(gen)}
+	if err := syscall.EpollCtl(ep.fd, syscall.EPOLL_CTL_MOD, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil

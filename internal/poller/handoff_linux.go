@@ -40,7 +40,7 @@ func (p *Poller) Serving(e *Entry) bool { return p.hand.serving.Load() == e }
 func (p *Poller) Lost(e *Entry, fd int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.resident && int(e.fd) == fd {
+	if (e.resident || e.watch) && int(e.fd) == fd {
 		p.deregisterLocked(e)
 	}
 	if p.hand.serving.Load() == e {
@@ -82,49 +82,82 @@ func (p *Poller) waitsAgainLocked(e *Entry) {
 func (p *Poller) watch() {
 	h := &p.hand
 	tick := p.tun.Tick
-	t := time.NewTicker(tick)
+	t := p.newTicker(tick)
 	defer t.Stop()
 	var last uint64 // the serve seen busy at the last tick; 0 for none
 	idle := 0
 	for {
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-h.spawn:
 			p.spawnPending()
 			continue
 		case <-p.done:
 			return
 		}
-		seq := h.seq.Load()
-		if h.serving.Load() == nil {
-			last = 0
-			if idle++; idle < p.tun.WatchIdleTicks {
-				continue
-			}
-			t.Stop()
-			h.asleep.Store(true)
-			for h.serving.Load() == nil {
-				select {
-				case <-h.wake:
-				case <-h.spawn:
-					p.spawnPending()
-					continue
-				case <-p.done:
-					return
-				}
-				break
-			}
-			h.asleep.Store(false)
-			idle = 0
-			t.Reset(tick)
+		sleep := p.onTick(&last, &idle)
+		t.Handled()
+		if !sleep {
 			continue
 		}
-		idle = 0
-		if seq == last {
-			p.handoff(seq)
+		t.Stop()
+		h.asleep.Store(true)
+		for h.serving.Load() == nil {
+			select {
+			case <-h.wake:
+			case <-h.spawn:
+				p.spawnPending()
+				continue
+			case <-p.done:
+				return
+			}
+			break
 		}
-		last = seq
+		h.asleep.Store(false)
+		idle = 0
+		t.Reset(tick)
 	}
+}
+
+// onTick is one tick of the watcher: it hands the runner over if it
+// serves the connection it served at the last tick, and reports whether
+// the watcher should sleep (WatchIdleTicks with nothing served).
+func (p *Poller) onTick(last *uint64, idle *int) (sleep bool) {
+	h := &p.hand
+	seq := h.seq.Load()
+	if h.serving.Load() == nil {
+		*last = 0
+		*idle++
+		return *idle >= p.tun.WatchIdleTicks
+	}
+	*idle = 0
+	if seq == *last {
+		p.handoff(seq)
+	}
+	*last = seq
+	return false
+}
+
+// ticker is the watcher's clock: a time.Ticker, or one a test drives
+// (SetTicker) so that the handoff rules are tested tick by tick.
+type ticker interface {
+	C() <-chan time.Time
+	Handled() // the watcher is done with the tick it took
+	Stop()
+	Reset(d time.Duration)
+}
+
+type realTicker struct{ *time.Ticker }
+
+func (t realTicker) C() <-chan time.Time { return t.Ticker.C }
+func (t realTicker) Handled()            {}
+
+// newTicker starts the watcher's ticker.
+func (p *Poller) newTicker(d time.Duration) ticker {
+	if p.tickers != nil {
+		return p.tickers(d)
+	}
+	return realTicker{time.NewTicker(d)}
 }
 
 // handoff replaces the runner if it is still serving the connection the

@@ -11,29 +11,58 @@ import (
 //
 // Rules, each with what it is for and the figure that keeps it:
 //
-//  1. Residence (Tuning.Slow, Tuning.Backoff, Tuning.AvgWeight): a
-//     Threading-on TCP connection is served on the poller, from request to
-//     request, while its listener's requests average under Slow there; past
-//     it the listener's ready connections get goroutines for Backoff.
-//     Serving on the poller saves a netpoller wake-up, a read that finds
-//     nothing and a goroutine switch per request, about a fifth of the CPU
-//     of a small keep-alive response (keep-alive GET 1.17-1.29x fasthttp
-//     with it, bench/README). An average, not one slow request: on a busy
-//     machine the odd request is slow because the thread was descheduled;
-//     with requests that block, the average passes Slow within a few dozen
-//     (14 requests of 1 ms from zero). It restarts from zero with each
-//     back-off, so a listener whose requests stay slow pays those few
-//     dozen per Backoff. For a callback that blocks 1 ms (bench/run --tfb
-//     /sleep, 4 rounds of 3 s on the shared 2-core machine, helper 14's
-//     findings of 2026-12-06) server CPU per request was 13.4-17.8 µs with
-//     the poller against 13.8-15.5 µs without it (NoIdlePark): the
-//     handoffs and back-offs cost about nothing over a goroutine per
-//     connection there. Open: the values themselves (200 µs, 1/64, 1 s)
-//     are not measured one against another, and whether the 1 ms tick
-//     raises that scenario's p99 (about 3x fasthttp's in earlier runs)
-//     could not be told on the busy machine (every server's p99 moved
-//     between 3 and 120 ms from run to run): quiet-machine runs of
-//     bench/run --tfb decide it.
+//  1. Residence (Tuning.Slow, SlowPercent, AvgWeight, Backoff,
+//     MaxBackoff): a Threading-on TCP connection is served on the poller,
+//     from request to request, while fewer than SlowPercent of its
+//     listener's requests (a moving share, each request weighing
+//     1/AvgWeight) take longer than Slow there; past it the listener's
+//     ready connections get goroutines for Backoff, or for twice the last
+//     back-off when that one ended less than its own length ago, up to
+//     MaxBackoff. Serving on the poller saves a netpoller wake-up, a read
+//     that finds nothing and a goroutine switch per request, about a fifth
+//     of the CPU of a small keep-alive response (keep-alive GET 1.17-1.29x
+//     fasthttp with it, bench/README); but the runner serves one
+//     connection at a time, so a callback that waits, even briefly,
+//     serialises every resident connection behind it.
+//
+//     Why a share of requests over 50 µs, and not the average time: the
+//     earlier rule (back off when the average passed 200 µs, restart from
+//     zero) never backed off on /db: a pgx query over a Unix socket takes
+//     about 30-40 µs, so 146,519 of about 150k requests in 5 s were
+//     served on the runner one query at a time: 28.5k req/s against 50k
+//     with NoIdlePark and 56k for fasthttp (bench/run --tfb /db, the
+//     same run). A small callback (GET, json) takes 3-8 µs on the runner:
+//     50 µs is several times that and below any wait on another process.
+//     A share rather than an average so that the odd request slowed by a
+//     busy machine (the runner's thread descheduled for milliseconds)
+//     weighs one request, not its milliseconds. 25% and 1/64 against
+//     their neighbours, as counts (5 s of wrk -c50 each, 2026-12-06, both
+//     cores loaded by other test runs, so a busy machine; builds made with
+//     buildTuning, tuneflag_linux.go): back-offs on keep-alive GET / json,
+//     and requests served on the runner on /db / /sleep:
+//
+//       SlowPercent 10:  GET 3, json 3 back-offs; /db 59, /sleep 26
+//       SlowPercent 25:  GET 0, json 0;           /db 1,637, /sleep 60
+//       SlowPercent 50:  GET 0, json 0;           /db 60,491, /sleep 143
+//       AvgWeight 16:    GET 0, json 0;           /sleep 17
+//       AvgWeight 256:   GET 0, json 0;           /db 41,474, /sleep 206
+//
+//     10% backs quick listeners off on a busy machine (each back-off costs
+//     them the fifth of their CPU that residence saves); 50% and 1/256
+//     leave tens of thousands of queries serialised on the runner. 1/16
+//     did as well as 1/64 here; 1/64 is kept as the more tolerant of a
+//     burst of descheduled requests.
+//
+//     Why doubling, and restarting half way rather than from zero: a
+//     listener whose requests stay slow used to come back to the poller
+//     every Backoff and serve a few dozen requests there before backing
+//     off again: on /sleep (a 1 ms callback) 14 per second, each holding
+//     the others until the handoff, which made that route's p99 5.6-6.9 ms
+//     against 1.7-2.7 ms with NoIdlePark. Doubling makes the returns
+//     rare (after 1, 2, 4, ... s, at most one a minute); a listener whose
+//     callbacks became quick waits at most that long. Measured, /sleep
+//     with both: p99 2.4 ms, 3 back-offs and 58 requests on the runner in
+//     5 s (figures in bench/README, "What moved which figure").
 //
 //  2. Handoff (Tuning.Tick, Tuning.WatchIdleTicks): a watcher hands the
 //     poller's other connections to a new runner when one connection has
@@ -41,7 +70,21 @@ import (
 //     most two ticks, once. The watcher sleeps after WatchIdleTicks ticks
 //     with nothing served, so an idle server runs no timer.
 //     (TestEvloopHandoff: a blocked callback, another connection served 18
-//     requests meanwhile; the tick's length is rule 1's open question.)
+//     requests meanwhile; TestWatcherTwoTicks drives the ticks one by one.)
+//     1 ms against its neighbours (same runs as rule 1's counts): at
+//     250 µs keep-alive GET was handed over 252 times in 5 s against 65 at
+//     1 ms (a runner descheduled for a quarter of a millisecond is common
+//     on a busy machine, and each handoff costs a goroutine start), at
+//     4 ms 6 times; with rule 1 as it is, callbacks that block stay on the
+//     runner only ~60 requests per run (/sleep) whatever the tick, so the
+//     tick no longer sets a blocking route's tail. 1 ms bounds the wait
+//     of a resident neighbour behind a callback that blocks for the
+//     first time at 2 ms.
+//     The watcher's sleep: an idle server (one request, then 10 s of
+//     nothing) used 0 jiffies of CPU with it and 26 (2.6% of a core) with
+//     a watcher that never sleeps (WatchIdleTicks 10^9, same build
+//     otherwise). 100 ticks: waking it costs serveHere one channel send
+//     after a pause of 100 ms or more, nothing while requests keep coming.
 //
 //  3. Waiting hands over at once: a read or write that would wait (a head
 //     still arriving, a client not reading) or a kept request (Keep) hands
@@ -52,8 +95,10 @@ import (
 //     for their first request on the poller) have a back-off of their own:
 //     while it is on, new connections are accepted by Go and served on
 //     goroutines. It starts at once when a first request must wait for its
-//     socket or is kept (rule 3); a first request the watcher hands over
-//     counts as one tick in the average. Decision: a kept first request
+//     socket or is kept (rule 3); otherwise first requests back off by
+//     rule 1's share and doubling, with their own share, in which a
+//     first request the watcher hands over counts as a slow one (a tick
+//     is longer than Slow). Decision: a kept first request
 //     starts it, as one that must wait does (e08816a; 9bef394 had made it
 //     count as a tick). Measured with scripts/soak's hostile run (1,000
 //     slowloris and 1,000 slow readers, which ask for an endless stream,
@@ -79,7 +124,11 @@ import (
 //     queued, and with a flood of slow readers a ready connection waited
 //     for one handoff per connection ahead of it (TestEvloopHandoffKeepsOrder:
 //     without the carry-over 99 of 210 slow readers were served before a
-//     request that was ready ahead of them). 128 itself is not measured.
+//     request that was ready ahead of them). 128 itself: 16 and 512 gave
+//     the same counts as 128 on keep-alive GET, json, /db and /sleep with
+//     50 connections (at most 50 events are ever ready), so it only
+//     matters with more ready connections than that; 128 is one
+//     epoll_wait per 128 ready connections for 1.5 KB of events.
 
 // Tuning holds every threshold of the poller. The zero value of a field
 // means its default (DefaultTuning).
@@ -91,21 +140,28 @@ type Tuning struct {
 	Batch int
 	// Tick is the watcher's period (rule 2). Default 1 ms.
 	Tick time.Duration
-	// Slow is the average time on the poller past which a listener backs
-	// off (rule 1). Default 200 µs.
+	// Slow is how long a request may take on the poller before it counts
+	// as slow (rule 1). Default 50 µs.
 	Slow time.Duration
-	// Backoff is how long a back-off lasts (rules 1, 4). Default 1 s.
+	// SlowPercent is the share of slow requests, in percent of the moving
+	// average, past which a listener backs off (rule 1). Default 25.
+	SlowPercent int
+	// Backoff is how long a first back-off lasts (rules 1, 4). Default 1 s.
 	Backoff time.Duration
+	// MaxBackoff caps a back-off that doubled because the one before it
+	// was followed by another too soon (rule 1). Default 1 min.
+	MaxBackoff time.Duration
 	// WatchIdleTicks is how many empty ticks the watcher waits before it
 	// sleeps (rule 2). Default 100.
 	WatchIdleTicks int
-	// AvgWeight: each request moves the average by 1/AvgWeight of its
-	// difference (rule 1). Default 64.
+	// AvgWeight: each request moves the share of slow requests by
+	// 1/AvgWeight of the difference (rule 1). Default 64.
 	AvgWeight int64
 }
 
-// defaultTick is what a watcher's handoff counts in the average of first
-// requests (rule 4), whatever tick a test sets: a tick in production.
+// defaultTick is what a watcher's handoff counts as in the share of slow
+// first requests (rule 4), whatever tick a test sets: a tick in
+// production, so a slow one.
 const defaultTick = time.Millisecond
 
 // DefaultTuning returns the defaults documented on Tuning.
@@ -114,8 +170,10 @@ func DefaultTuning() Tuning {
 		Grace:          100 * time.Millisecond,
 		Batch:          128,
 		Tick:           defaultTick,
-		Slow:           200 * time.Microsecond,
+		Slow:           50 * time.Microsecond,
+		SlowPercent:    25,
 		Backoff:        time.Second,
+		MaxBackoff:     time.Minute,
 		WatchIdleTicks: 100,
 		AvgWeight:      64,
 	}
@@ -124,6 +182,7 @@ func DefaultTuning() Tuning {
 // withDefaults fills the fields left zero.
 func (t Tuning) withDefaults() Tuning {
 	d := DefaultTuning()
+	overrideTuning(&t)
 	if t.Grace <= 0 {
 		t.Grace = d.Grace
 	}
@@ -139,6 +198,15 @@ func (t Tuning) withDefaults() Tuning {
 	if t.Backoff <= 0 {
 		t.Backoff = d.Backoff
 	}
+	if t.MaxBackoff <= 0 {
+		t.MaxBackoff = d.MaxBackoff
+	}
+	if t.MaxBackoff < t.Backoff {
+		t.MaxBackoff = t.Backoff
+	}
+	if t.SlowPercent <= 0 || t.SlowPercent > 100 {
+		t.SlowPercent = d.SlowPercent
+	}
 	if t.WatchIdleTicks <= 0 {
 		t.WatchIdleTicks = d.WatchIdleTicks
 	}
@@ -152,25 +220,48 @@ func (t Tuning) withDefaults() Tuning {
 // and, once it passes Tuning.Slow, the time until which such requests get
 // goroutines instead. Lock-free: the poller and accept loops read it.
 type backoff struct {
-	avg    atomic.Int64  // nanoseconds
+	avg    atomic.Int64  // moving share of requests slower than Tuning.Slow, shareScale for all
 	until  atomic.Int64  // Unix nanoseconds; 0 before the first back-off
+	span   atomic.Int64  // nanoseconds: the length of the last back-off
 	starts atomic.Uint64 // back-offs started so far
 }
 
 // note counts a request that took took.
 func (b *backoff) note(took time.Duration, now time.Time, t *Tuning) {
+	var x int64
+	if took > t.Slow {
+		x = shareScale
+	}
 	avg := b.avg.Load()
-	avg += (int64(took) - avg) / t.AvgWeight
-	if avg > int64(t.Slow) {
+	avg += (x - avg) / t.AvgWeight
+	if limit := shareScale * int64(t.SlowPercent) / 100; avg > limit {
 		b.start(now, t)
-		avg = 0
+		// Half way, not zero: after the back-off a listener whose
+		// requests still block is found out within a few of them (rule 1).
+		avg = limit / 2
 	}
 	b.avg.Store(avg)
 }
 
-// start turns the back-off on for Tuning.Backoff from now.
+// shareScale is 100% in backoff.avg's fixed point.
+const shareScale = 1 << 20
+
+// start turns the back-off on from now: for Tuning.Backoff, or for twice
+// the last one when that ended less than its own length ago (rule 1), up
+// to Tuning.MaxBackoff. One that is on already stays as it is: requests
+// that were being served when it began still finish on the poller. Two
+// concurrent starts may both double; the cap holds.
 func (b *backoff) start(now time.Time, t *Tuning) {
-	b.until.Store(now.Add(t.Backoff).UnixNano())
+	span := int64(t.Backoff)
+	last, end := b.span.Load(), b.until.Load()
+	if end > now.UnixNano() {
+		return
+	}
+	if end != 0 && now.UnixNano()-end < last {
+		span = min(2*last, int64(t.MaxBackoff))
+	}
+	b.span.Store(span)
+	b.until.Store(now.UnixNano() + span)
 	b.starts.Add(1)
 }
 

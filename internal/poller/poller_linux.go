@@ -27,13 +27,16 @@ type Poller struct {
 	tail     *Entry    // guarded by mu
 	deadline time.Time // guarded by mu: the wait's current deadline; zero when none is armed
 	done     chan struct{}
-	hand     handState // the runner and its replacement (handoff_linux.go)
+	hand     handState                  // the runner and its replacement (handoff_linux.go)
+	tickers  func(time.Duration) ticker // set before Start by tests (SetTicker); nil: time.Ticker
 
 	broken atomic.Bool // epoll unavailable or failed: nothing parks any more
+	live   atomic.Bool // started and not stopped (Started), written under mu
 
 	registrations atomic.Uint64
 	inline        atomic.Uint64
 	handoffs      atomic.Uint64
+	watches       atomic.Uint64
 }
 
 // Entry is one connection's place in the poller. A connection embeds one
@@ -46,6 +49,8 @@ type Entry struct {
 	prev, next *Entry    // guarded by Poller.mu: the idle list
 	listed     bool      // guarded by Poller.mu: idle, waiting for input, owned by the poller
 	resident   bool      // guarded by Poller.mu: registered level-triggered from request to request
+	watch      bool      // guarded by Poller.mu: registered for the client watch (watch_linux.go)
+	gone       func()    // guarded by Poller.mu: the armed watch's callback; nil when none
 }
 
 // Init ties e to its connection; call it once before e is used.
@@ -88,6 +93,7 @@ type Counts struct {
 	Registrations uint64 // descriptors added to the set so far
 	Inline        uint64 // connections served on a runner so far
 	Handoffs      uint64 // runners replaced so far
+	Watches       uint64 // client watches registered so far (Watch)
 }
 
 // Init sets the tuning (zero fields: defaults) and where failures are
@@ -101,6 +107,10 @@ func (p *Poller) SetTuning(t Tuning) { p.tun = t.withDefaults() }
 
 // Tuning returns the tuning in force.
 func (p *Poller) Tuning() *Tuning { return &p.tun }
+
+// Started reports whether the poller runs (started, not stopped, not
+// broken).
+func (p *Poller) Started() bool { return p.live.Load() && !p.broken.Load() }
 
 // Broken reports whether the poller cannot be used (epoll failed).
 func (p *Poller) Broken() bool { return p.broken.Load() }
@@ -122,6 +132,7 @@ func (p *Poller) Start() bool {
 		return false
 	}
 	p.ep, p.done, p.started = ep, make(chan struct{}), true
+	p.live.Store(true)
 	p.hand.spawn = make(chan struct{}, 1)
 	p.hand.wake = make(chan struct{}, 1)
 	runner := p.hand.runner
@@ -184,19 +195,35 @@ func (p *Poller) Reside(e *Entry, fd int, deadline time.Time, keep func() bool) 
 }
 
 // registerLocked adds fd to the set for e.
+// A descriptor still registered for the client watch of the request
+// that just ended is changed, not added again.
 func (p *Poller) registerLocked(e *Entry, fd int, oneshot bool) bool {
 	p.gen++
+	if e.watch && p.registeredLocked(e, fd) {
+		e.watch, e.gone = false, nil
+		if err := p.ep.modify(fd, waitEvents(oneshot), p.gen); err == nil {
+			e.gen = p.gen
+			return true
+		}
+		p.deregisterLocked(e)
+	}
 	if err := p.ep.add(fd, oneshot, p.gen); err != nil {
 		p.log.Debug("httpev: cannot park connection", "err", err)
 		return false
 	}
 	p.registrations.Add(1)
+	p.noteLocked(e, fd)
+	return true
+}
+
+// noteLocked records that fd is registered for e, with the generation
+// just used.
+func (p *Poller) noteLocked(e *Entry, fd int) {
 	e.fd, e.gen = int32(fd), p.gen
 	if fd >= len(p.byFD) {
 		p.byFD = append(p.byFD, make([]*Entry, fd+1-len(p.byFD))...)
 	}
 	p.byFD[fd] = e
-	return true
 }
 
 // deregisterLocked takes e's descriptor out of the set.
@@ -207,7 +234,7 @@ func (p *Poller) deregisterLocked(e *Entry) {
 		}
 		p.byFD[e.fd] = nil
 	}
-	e.resident = false
+	e.resident, e.watch, e.gone = false, false, nil
 }
 
 // insertLocked links e into the idle list. Connections go idle roughly in
@@ -336,6 +363,13 @@ func (p *Poller) wake(events []event, runner uint32) bool {
 			continue
 		}
 		p.mu.Lock()
+		if gone, was := p.watchEventLocked(ev); was {
+			p.mu.Unlock()
+			if gone != nil {
+				go gone()
+			}
+			continue
+		}
 		e := p.lookupLocked(ev)
 		if e == nil {
 			p.mu.Unlock()
@@ -473,7 +507,7 @@ func (p *Poller) Forget(e *Entry) {
 
 // Counts returns the counters and how many connections are in the set.
 func (p *Poller) Counts() Counts {
-	c := Counts{Registrations: p.registrations.Load(), Inline: p.inline.Load(), Handoffs: p.handoffs.Load()}
+	c := Counts{Registrations: p.registrations.Load(), Inline: p.inline.Load(), Handoffs: p.handoffs.Load(), Watches: p.watches.Load()}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for e := p.head; e != nil; e = e.next {
@@ -499,6 +533,7 @@ func (p *Poller) Stop() {
 	p.mu.Lock()
 	started, done := p.started, p.done
 	p.stopped = true
+	p.live.Store(false)
 	if started && p.hand.pending {
 		// The replaced runner will not poll again and no replacement
 		// will start: nobody else closes done.

@@ -71,8 +71,17 @@ func (f *fake) Fresh() bool   { return f.fresh }
 
 func newPoller(t *testing.T, tun Tuning) *Poller {
 	t.Helper()
+	return startPoller(t, tun, nil)
+}
+
+// startPoller starts a poller, first applying before (SetTicker).
+func startPoller(t *testing.T, tun Tuning, before func(*Poller)) *Poller {
+	t.Helper()
 	p := &Poller{}
 	p.Init(tun, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if before != nil {
+		before(p)
+	}
 	require.True(t, p.Start())
 	t.Cleanup(p.Stop)
 	return p
@@ -168,6 +177,44 @@ func TestWatcherHandsOver(t *testing.T) {
 	require.Eventually(t, func() bool { return slow.detached.Load() == 1 }, 5*time.Second, time.Millisecond, "told it was left to its goroutine")
 }
 
+// TestWatcherTwoTicks: tick by tick, the watcher hands over a runner that
+// served one connection at one tick and still serves it at the next (rule
+// 2), not at the first tick; a serve that ends between two ticks is not
+// handed over.
+func TestWatcherTwoTicks(t *testing.T) {
+	var tk *ManualTicker
+	p := startPoller(t, Tuning{}, func(p *Poller) { tk = p.SetTicker() })
+	var g Group
+	slow, quick := newFake(t, p, &g), newFake(t, p, &g)
+	holds := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	var serves atomic.Int32
+	slow.serve = func(f *fake) { <-holds[serves.Add(1)-1]; f.reside() }
+	require.True(t, slow.reside())
+	require.True(t, quick.reside())
+
+	// A serve that ends between ticks.
+	close(holds[0])
+	slow.send()
+	wait(t, slow.served, "serve of the slow one")
+	tk.Tick()
+	require.Eventually(t, func() bool { return p.Counts().Resident == 2 && !p.Serving(&slow.e) }, 5*time.Second, time.Millisecond)
+	tk.Tick()
+	assert.Zero(t, p.Counts().Handoffs, "a serve that ended between ticks")
+
+	// A serve that spans two ticks.
+	slow.send()
+	wait(t, slow.served, "second serve of the slow one")
+	quick.send()
+	tk.Tick()
+	assert.Zero(t, p.Counts().Handoffs, "handed over after one tick")
+	tk.Tick()
+	assert.EqualValues(t, 1, p.Counts().Handoffs, "handed over at the second tick")
+	wait(t, quick.served, "serve of the quick one after the second tick")
+	assert.EqualValues(t, 1, p.Counts().Handoffs)
+	close(holds[1])
+	require.Eventually(t, func() bool { return slow.detached.Load() == 1 }, 5*time.Second, time.Millisecond, "told it was left to its goroutine")
+}
+
 // TestStaleEvent feeds the runner events that do not belong to the current
 // registration: they must not wake anything.
 func TestStaleEvent(t *testing.T) {
@@ -213,8 +260,10 @@ func TestListOrder(t *testing.T) {
 	assert.Equal(t, es[2], p.tail)
 }
 
-// TestBackoff: the average passes Slow within a few dozen slow requests,
-// and the back-off lasts Backoff.
+// TestBackoff: the share of slow requests passes SlowPercent within a few
+// dozen slow requests, and the back-off lasts Backoff; requests under Slow,
+// or a few slow ones among quick ones (a busy machine descheduling the
+// runner now and then), never back off.
 func TestBackoff(t *testing.T) {
 	tun := DefaultTuning()
 	var b backoff
@@ -228,10 +277,40 @@ func TestBackoff(t *testing.T) {
 	assert.True(t, b.on(now.Add(tun.Backoff-time.Millisecond)))
 	assert.False(t, b.on(now.Add(tun.Backoff)))
 	var quick backoff
-	for range 1000 {
-		quick.note(tun.Slow/2, now, &tun)
+	for i := range 100000 {
+		took := tun.Slow / 2
+		if i%10 == 0 {
+			took = 100 * time.Millisecond // one in ten descheduled
+		}
+		quick.note(took, now, &tun)
 	}
-	assert.False(t, quick.on(now), "requests under Slow never back off")
+	assert.False(t, quick.on(now), "a tenth of slow requests never backs off")
+}
+
+// TestBackoffDoubles: a back-off that follows the last one within that
+// one's length lasts twice as long, up to MaxBackoff; one that follows
+// after a long enough stretch on the poller starts from Backoff again; a
+// start while one is on changes nothing.
+func TestBackoffDoubles(t *testing.T) {
+	tun := DefaultTuning()
+	tun.MaxBackoff = 4 * tun.Backoff
+	var b backoff
+	now := time.Now()
+	spans := []time.Duration{}
+	for range 5 {
+		b.start(now, &tun)
+		span := time.Duration(b.until.Load() - now.UnixNano())
+		spans = append(spans, span)
+		b.start(now.Add(span/2), &tun) // on: no change
+		require.Equal(t, now.Add(span).UnixNano(), b.until.Load())
+		now = now.Add(span + time.Millisecond) // back on the poller, slow again at once
+	}
+	B := tun.Backoff
+	assert.Equal(t, []time.Duration{B, 2 * B, 4 * B, 4 * B, 4 * B}, spans)
+	now = now.Add(tun.MaxBackoff) // a long stretch on the poller
+	b.start(now, &tun)
+	assert.Equal(t, now.Add(B).UnixNano(), b.until.Load())
+	assert.EqualValues(t, 6, b.starts.Load())
 }
 
 // TestHandoffAfterResideKeepsRegistration: a runner that put its

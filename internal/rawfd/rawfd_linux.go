@@ -115,6 +115,21 @@ func (fc *Conn) FD() int {
 	return fc.fd
 }
 
+// IfRaw runs f with the raw descriptor, under the Conn's lock (it is not
+// closed and does not go to Go meanwhile), when the connection is out of
+// Go's netpoller and open; it reports whether f ran. Unlike FD it never
+// takes the connection back from Go, which would cut a read or write
+// waiting there.
+func (fc *Conn) IfRaw(f func(fd int)) bool {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.gc != nil || fc.closed {
+		return false
+	}
+	f(fc.fd)
+	return true
+}
+
 // goConnLocked hands the connection to Go.
 func (fc *Conn) goConnLocked() (net.Conn, error) {
 	if fc.gc != nil {
