@@ -11,8 +11,9 @@ import (
 const (
 	// uploadBufBig is the buffer size while few uploads are in flight: one
 	// 16 MiB upload (BenchmarkUpload) went at about 1600 MB/s through 64
-	// KB buffers against 1000 MB/s through 16 KB ones, where a read and a
-	// write per chunk cost about as much as the copying.
+	// KB buffers against 1000 MB/s through 16 KB ones (two runs, machine
+	// loaded), where a read and a write per chunk cost about as much as
+	// the copying.
 	uploadBufBig = 64 << 10
 	// uploadBufSmall is the buffer size once more than uploadsBig uploads
 	// are in flight. Then the CPUs are busy with other uploads whatever
