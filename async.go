@@ -133,12 +133,11 @@ func (c *conn) runAsyncHere(q *CGI, fns []func()) error {
 	if c.pumpDone == nil {
 		c.initPump()
 	}
-	q.out.startPump.Store(&c.startPump)
+	q.out.pumpArmed.Store(true)
 	q.runAsync(fns)
-	if q.out.startPump.Swap(nil) == nil { // a pump started meanwhile
+	if !q.out.pumpArmed.Swap(false) { // a pump started meanwhile
 		q.out.finish()
 		return <-c.pumpDone
 	}
-	q.out.markFinished()
-	return c.pumpFrom(q, true)
+	return c.sendFinished(q)
 }

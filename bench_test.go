@@ -273,7 +273,7 @@ func BenchmarkBufferWrite(b *testing.B) {
 	}
 	newBuf := func() *Buffer {
 		buf := new(Buffer)
-		buf.init(defaultFlushThreshold, defaultMaxBuffered, &executor{}, false)
+		buf.init(&bufferConfig{threshold: defaultFlushThreshold, max: defaultMaxBuffered, exec: &executor{}})
 		return buf
 	}
 	b.Run("Write", func(b *testing.B) {
