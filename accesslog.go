@@ -102,7 +102,7 @@ func (q *CGI) logEntry() LogEntry {
 	}
 	q.out.mu.Unlock()
 	if q.rejected != 0 {
-		status = q.rejected
+		status = int(q.rejected)
 	}
 	user, _, _ := q.BasicAuth()
 	return LogEntry{

@@ -151,6 +151,47 @@ func BenchmarkServeHandler(b *testing.B) {
 	})
 }
 
+// BenchmarkServeWait is BenchmarkServeGET's request answered with
+// Threading off by a callback that hands its work off the loop goroutine,
+// as one that waits on a database must: with Async (the function runs on
+// the connection's goroutine) and with the older pattern, Keep, a new
+// goroutine and Close. The work itself is the same page; the figure is
+// what the hand-off costs per request. A stack-hungry function (deep
+// calls, as a database driver's) shows the goroutine's stack growth.
+func BenchmarkServeWait(b *testing.B) {
+	page := func(c *CGI) {
+		var deep func(n int) int
+		deep = func(n int) int {
+			var pad [256]byte
+			if n == 0 {
+				return int(pad[0])
+			}
+			return deep(n-1) + int(pad[n%256])
+		}
+		_ = deep(32) // about 10 KB of stack
+		helloCallback(c)
+	}
+	ways := []struct {
+		name string
+		cb   func(*CGI)
+	}{
+		{"async", func(c *CGI) { c.Async(func() { page(c) }) }},
+		{"goroutine", func(c *CGI) {
+			c.Keep()
+			go func() {
+				defer c.Close()
+				page(c)
+			}()
+		}},
+	}
+	for _, w := range ways {
+		b.Run(w.name, func(b *testing.B) {
+			_, l, _ := testServer(b, Options{}, ListenOptions{}, w.cb)
+			benchGET(b, dialBench(b, l.Addr().String()))
+		})
+	}
+}
+
 func benchGET(b *testing.B, c *benchConn) {
 	b.ReportAllocs()
 	for b.Loop() {
@@ -232,7 +273,7 @@ func BenchmarkBufferWrite(b *testing.B) {
 	}
 	newBuf := func() *Buffer {
 		buf := new(Buffer)
-		buf.init(defaultFlushThreshold, defaultMaxBuffered, &executor{}, false)
+		buf.init(&bufferConfig{threshold: defaultFlushThreshold, max: defaultMaxBuffered, exec: &executor{}})
 		return buf
 	}
 	b.Run("Write", func(b *testing.B) {

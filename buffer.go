@@ -20,26 +20,48 @@ import (
 // plus one spare slice of the same capacity (the double buffer that lets the
 // application write while the previous piece is on its way out).
 type Buffer struct {
-	// startPump, set while a Threading-on callback runs on the connection
-	// goroutine, starts a goroutine that sends output meanwhile; the first
-	// signal (threshold, Flush, FlushWait, failure) takes and runs it.
-	startPump atomic.Pointer[func()]
-	mu        sync.Mutex
-	data      []byte        // guarded by mu
-	spare     []byte        // guarded by mu
-	threshold int           // set by init
-	max       int           // set by init
-	discard   bool          // guarded by mu: HEAD: count the body, keep none of it
-	queued    int64         // guarded by mu: body bytes accepted so far
-	sent      int64         // guarded by mu: body bytes written to the socket
-	flushReq  bool          // guarded by mu
-	finished  bool          // guarded by mu
-	err       error         // guarded by mu: sticky: why no more output can be sent
-	waiters   []flushWaiter // guarded by mu
-	onError   []func(error) // guarded by mu
-	wake      chan struct{} // tells the connection goroutine there is work
-	serial    bool          // callbacks run on the loop: FlushWait must not block
+	mu       sync.Mutex
+	data     []byte        // guarded by mu
+	spare    []byte        // guarded by mu
+	cfg      *bufferConfig // set by init; the listener's, shared
+	discard  bool          // guarded by mu: HEAD: count the body, keep none of it
+	flushReq bool          // guarded by mu
+	finished bool          // guarded by mu
+	// pumpArmed, set while a Threading-on callback runs on the connection
+	// goroutine, asks the first signal (threshold, Flush, FlushWait,
+	// failure) to start a goroutine that sends output meanwhile
+	// (sig.startPump).
+	pumpArmed atomic.Bool
+	queued    int64        // guarded by mu: body bytes accepted so far
+	sent      int64        // guarded by mu: body bytes written to the socket
+	err       error        // guarded by mu: sticky: why no more output can be sent
+	waits     *bufferWaits // guarded by mu: nil until FlushWait or OnError
+	sig       *outSignal   // the connection's, reused request after request
+}
+
+// outSignal is how a Buffer reaches the goroutine that sends it: the
+// connection's, one per connection rather than two fields per request.
+type outSignal struct {
+	wake      chan struct{} // there is work
+	startPump func()        // Threading on: pump from another goroutine while the callback runs
+}
+
+// bufferConfig is what every Buffer of a listener shares, so that a
+// request object carries one pointer, not four fields: the request object
+// is the one allocation per request, and its size sets how often the
+// garbage collector runs under load.
+type bufferConfig struct {
+	threshold int
+	max       int
 	exec      *executor
+	serial    bool // callbacks run on the loop: FlushWait must not block
+}
+
+// bufferWaits holds what few responses ask for: flush waiters and error
+// callbacks, allocated on first use.
+type bufferWaits struct {
+	waiters []flushWaiter
+	onError []func(error)
 }
 
 type flushWaiter struct {
@@ -47,20 +69,25 @@ type flushWaiter struct {
 	done   func(error)
 }
 
-func (b *Buffer) init(threshold, max int, exec *executor, serial bool) {
-	b.threshold, b.max, b.exec, b.serial = threshold, max, exec, serial
+func (b *Buffer) init(cfg *bufferConfig) { b.cfg = cfg }
 
+// waitsLocked returns the Buffer's waiters, allocating them (b.mu held).
+func (b *Buffer) waitsLocked() *bufferWaits {
+	if b.waits == nil {
+		b.waits = new(bufferWaits)
+	}
+	return b.waits
 }
 
 // signal wakes the goroutine that sends the output, starting it first if
 // the callback still runs (Threading on). Callers hold no lock: see
 // LOCKING in server.go.
 func (b *Buffer) signal() {
-	if f := b.startPump.Swap(nil); f != nil {
-		(*f)()
+	if b.pumpArmed.Load() && b.pumpArmed.Swap(false) {
+		b.sig.startPump()
 	}
 	select {
-	case b.wake <- struct{}{}:
+	case b.sig.wake <- struct{}{}:
 	default:
 	}
 }
@@ -85,7 +112,7 @@ func bufferAppend[T string | []byte](b *Buffer, p T) (int, error) {
 		return len(p), nil
 	}
 	b.data = append(b.data, p...)
-	due := len(b.data) >= b.threshold
+	due := len(b.data) >= b.cfg.threshold
 	b.mu.Unlock()
 	if due {
 		b.signal() // unlocked: it may start the pump goroutine
@@ -99,7 +126,7 @@ func (b *Buffer) writableLocked(n int) error {
 		return b.err
 	case b.finished:
 		return ErrRequestFinished
-	case len(b.data)+n > b.max:
+	case len(b.data)+n > b.cfg.max:
 		return ErrBufferFull
 	}
 	return nil
@@ -135,7 +162,7 @@ func (b *Buffer) Flush() {
 // until then, which is refused with ErrWouldBlock on a Threading-off
 // listener, whose loop goroutine must never wait on a client.
 func (b *Buffer) FlushWait(done func(err error)) error {
-	if done == nil && b.serial {
+	if done == nil && b.cfg.serial {
 		b.Flush()
 		return ErrWouldBlock
 	}
@@ -145,7 +172,8 @@ func (b *Buffer) FlushWait(done func(err error)) error {
 		done = func(err error) { ch <- err }
 	} else {
 		user := done
-		done = func(err error) { b.exec.async(func() { user(err) }) }
+		exec := b.cfg.exec
+		done = func(err error) { exec.async(func() { user(err) }) }
 	}
 	b.mu.Lock()
 	if b.err != nil {
@@ -153,7 +181,8 @@ func (b *Buffer) FlushWait(done func(err error)) error {
 		b.mu.Unlock()
 		done(err)
 	} else {
-		b.waiters = append(b.waiters, flushWaiter{target: b.queued, done: done})
+		w := b.waitsLocked()
+		w.waiters = append(w.waiters, flushWaiter{target: b.queued, done: done})
 		b.flushReq = true
 		b.mu.Unlock()
 		b.signal()
@@ -169,7 +198,8 @@ func (b *Buffer) FlushWait(done func(err error)) error {
 func (b *Buffer) OnError(f func(err error)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.onError = append(b.onError, f)
+	w := b.waitsLocked()
+	w.onError = append(w.onError, f)
 }
 
 // take hands the pending data to the connection goroutine and swaps in the
@@ -195,33 +225,40 @@ func (b *Buffer) written(data []byte, err error) {
 	b.spare = data[:0]
 	var ready []flushWaiter
 	var onErr []func(error)
+	w := b.waits // nil for most responses: no waiters, no error callbacks
 	if err != nil {
 		if b.err == nil {
 			b.err = err
-			onErr = b.onError
+			if w != nil {
+				onErr = w.onError
+			}
 		}
-		ready, b.waiters = b.waiters, nil
+		if w != nil {
+			ready, w.waiters = w.waiters, nil
+		}
 	} else {
 		b.sent += int64(len(data))
 		if b.discard {
 			b.sent = b.queued
 		}
-		keep := b.waiters[:0]
-		for _, w := range b.waiters {
-			if w.target <= b.sent {
-				ready = append(ready, w)
-			} else {
-				keep = append(keep, w)
+		if w != nil {
+			keep := w.waiters[:0]
+			for _, fw := range w.waiters {
+				if fw.target <= b.sent {
+					ready = append(ready, fw)
+				} else {
+					keep = append(keep, fw)
+				}
 			}
+			w.waiters = keep
 		}
-		b.waiters = keep
 	}
 	b.mu.Unlock()
 	for _, w := range ready {
 		w.done(err)
 	}
 	for _, f := range onErr {
-		b.exec.async(func() { f(err) })
+		b.cfg.exec.async(func() { f(err) })
 	}
 }
 
@@ -238,12 +275,21 @@ func (b *Buffer) finish() bool {
 	return first
 }
 
-// markFinished is finish without the signal, for the goroutine that sends
-// the output itself next (runHere).
 func (b *Buffer) markFinished() bool {
 	b.mu.Lock()
 	already := b.finished
 	b.finished = true
 	b.mu.Unlock()
 	return !already
+}
+
+// finishTake marks the response complete and takes all of its output, for
+// the goroutine that sends it itself next (runHere): finish and take in
+// one turn of the mutex, without the signal.
+func (b *Buffer) finishTake() (data []byte, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.finished = true
+	data, _, _, err = b.takeLocked()
+	return data, err
 }

@@ -252,7 +252,7 @@ func (q *CGI) Get(name string) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.parseGetLocked()
-	return values(q.get, name)
+	return values(q.in.query(), name)
 }
 
 // Post returns every value of a form field of the body (urlencoded or
@@ -269,7 +269,7 @@ func (q *CGI) Param(name string) string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.parseGetLocked()
-	for _, src := range [2][]form.Pair{q.get, q.post} {
+	for _, src := range [2][]form.Pair{q.in.query(), q.post} {
 		for _, p := range src {
 			if p.Name == name {
 				return p.Value
@@ -285,7 +285,7 @@ func (q *CGI) Params(name string) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.parseGetLocked()
-	return append(values(q.get, name), values(q.post, name)...)
+	return append(values(q.in.query(), name), values(q.post, name)...)
 }
 
 // ParamNames returns the names of all parameters, query string first, each
@@ -296,7 +296,7 @@ func (q *CGI) ParamNames() []string {
 	q.parseGetLocked()
 	var names []string
 	seen := map[string]bool{}
-	for _, src := range [2][]form.Pair{q.get, q.post} {
+	for _, src := range [2][]form.Pair{q.in.query(), q.post} {
 		for _, p := range src {
 			if !seen[p.Name] {
 				seen[p.Name] = true
@@ -316,11 +316,12 @@ func (q *CGI) Cookie(name string) string {
 		for _, f := range q.cn.req.Headers {
 			if envNameEqual(f.Name, "COOKIE") {
 				// A cookie header past the limits keeps the pairs read so far.
-				q.cookies, _ = q.srv.cookieDec.ParseCookies(q.cookies, f.Value)
+				in := q.inputLocked()
+				in.cookies, _ = q.srv.cookieDec.ParseCookies(in.cookies, f.Value)
 			}
 		}
 	}
-	for _, p := range q.cookies {
+	for _, p := range q.in.cookieList() {
 		if p.Name == name {
 			return p.Value
 		}
@@ -336,7 +337,7 @@ func (q *CGI) CookieNames() []string {
 	defer q.mu.Unlock()
 	var names []string
 	seen := map[string]bool{}
-	for _, p := range q.cookies {
+	for _, p := range q.in.cookieList() {
 		if !seen[p.Name] {
 			seen[p.Name] = true
 			names = append(names, p.Name)
@@ -370,8 +371,44 @@ func (q *CGI) parseGetLocked() {
 		return
 	}
 	q.parsedGet = true
+	if len(q.cn.req.RawQuery) == 0 {
+		return // nothing to decode, nothing to allocate
+	}
 	// checkRequest measured it against the same decoder's limits, so this cannot fail.
-	q.get, _ = q.srv.queryDec.ParseQuery(q.get, q.cn.req.RawQuery)
+	in := q.inputLocked()
+	in.get, _ = q.srv.queryDec.ParseQuery(in.get, q.cn.req.RawQuery)
+}
+
+// cgiInput holds the decoded query string and cookies, allocated only for
+// a request that has either: most small requests have neither, and every
+// byte of the request object is paid on every request (see bufferConfig).
+type cgiInput struct {
+	get     []form.Pair
+	cookies []form.Pair
+}
+
+// inputLocked returns q's decoded input, allocating it (q.mu held).
+func (q *CGI) inputLocked() *cgiInput {
+	if q.in == nil {
+		q.in = new(cgiInput)
+	}
+	return q.in
+}
+
+// query returns the decoded query string; in may be nil.
+func (in *cgiInput) query() []form.Pair {
+	if in == nil {
+		return nil
+	}
+	return in.get
+}
+
+// cookieList returns the decoded cookies; in may be nil.
+func (in *cgiInput) cookieList() []form.Pair {
+	if in == nil {
+		return nil
+	}
+	return in.cookies
 }
 
 func values(src []form.Pair, name string) []string {

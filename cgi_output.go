@@ -20,6 +20,7 @@ type responseHead struct {
 	status     int
 	reason     string
 	header     http.Header
+	ct         *cachedType // header is ct.h, shared (headercache.go)
 	cookies    []string
 	sent       bool
 	userLength bool // the application set Content-Length itself
@@ -42,15 +43,16 @@ func (q *CGI) Header(h http.Header) {
 		return
 	}
 	if len(h) == 0 {
-		r.header = nil // the defaults, with no map to allocate
+		r.header, r.ct = nil, nil // the defaults, with no map to allocate
 		return
 	}
 	if vs := h["Content-Type"]; len(h) == 1 && len(vs) == 1 {
 		if shared, ok := q.srv.ctypes.contentType(vs[0]); ok {
-			r.header = shared
+			r.header, r.ct = shared.h, shared
 			return
 		}
 	}
+	r.ct = nil
 	r.header = make(http.Header, len(h))
 	for k, vs := range h {
 		if len(vs) == 0 {

@@ -45,8 +45,8 @@ type conn struct {
 	writeBy   time.Time // guarded by wmu: the write deadline armed last (setWriteDeadline)
 	vecArr    [4][]byte // backing for vec
 	vec       net.Buffers
-	outBuf    []byte        // output buffer handed from request to request
-	wake      chan struct{} // the Buffer's wake channel, reused per request
+	outBuf    []byte    // output buffer handed from request to request
+	sig       outSignal // the Buffer's wake channel and pump start, reused per request
 	idleWait  idleWaiter
 	loop      connLoop // the connection's side of the poller (evloop_linux.go)
 	// chunked reads chunked bodies; made on the first one, since most
@@ -61,8 +61,7 @@ type conn struct {
 	probing atomic.Bool // TCP keep-alive probes turned on (keepalive.go)
 	cur     atomic.Pointer[CGI]
 
-	startPump func() // Threading on: pump from another goroutine while the callback runs here
-	pumpDone  chan error
+	pumpDone chan error // Threading on: the pump sig.startPump started is done
 
 	closeMu       sync.Mutex
 	closeHandlers []closeHandler // guarded by closeMu
@@ -79,13 +78,19 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c.cr.st = c.st
 	c.st.accepted.Add(1)
 	if l != nil && l.opts.Threading {
-		c.pumpDone = make(chan error, 1)
-		c.startPump = func() {
-			q := c.cur.Load()
-			go func() { c.pumpDone <- c.pump(q) }()
-		}
+		c.initPump()
 	}
 	return c
+}
+
+// initPump makes startPump, which pumps a response from another goroutine
+// while this one runs application code (runHere, runAsyncHere).
+func (c *conn) initPump() {
+	c.pumpDone = make(chan error, 1)
+	c.sig.startPump = func() {
+		q := c.cur.Load()
+		go func() { c.pumpDone <- c.pump(q) }()
+	}
 }
 
 // stepOutcome is what one step of a connection (one request) left it as, and
@@ -324,8 +329,7 @@ func (c *conn) bufferedHead() (got bool, err error) {
 		cr.r, cr.w = 0, n
 	}
 	cr.pin = 0
-	c.req.Reset()
-	n, err := c.req.Parse(cr.buf[cr.r:cr.w], c.lim)
+	n, err := c.req.Parse(cr.buf[cr.r:cr.w], c.lim) // Parse resets c.req
 	if errors.Is(err, http1.ErrIncomplete) {
 		return false, nil
 	}
@@ -361,8 +365,7 @@ func (c *conn) readHead(onRunner bool) (stepOutcome, error) {
 			cr.timeout = c.l.timeout
 		}
 		if cr.w > cr.r {
-			c.req.Reset()
-			n, err := c.req.Parse(cr.buf[cr.r:cr.w], c.lim)
+			n, err := c.req.Parse(cr.buf[cr.r:cr.w], c.lim) // Parse resets c.req
 			if err == nil {
 				cr.r += n
 				cr.pin = cr.r
@@ -432,6 +435,7 @@ func (c *conn) headError(err error) {
 func (c *conn) badRequest(f func(*CGI), status int, err error) {
 	q := newCGI(c)
 	q.dropErr = err
+	q.dropped.Store(true)
 	q.closeConn = true
 	c.linger = true
 	q.resp.status = status
@@ -541,27 +545,45 @@ func (c *conn) runHere(q *CGI) error {
 		_ = e.sem.Acquire(context.Background(), 1)
 		defer e.sem.Release(1)
 	}
-	q.out.startPump.Store(&c.startPump)
+	q.out.pumpArmed.Store(true)
 	done := q.call()
-	started := q.out.startPump.Swap(nil) == nil
+	if !done {
+		if fns := q.takeAsync(); fns != nil {
+			q.runAsync(fns)
+			done = true
+		}
+	}
+	started := !q.out.pumpArmed.Swap(false)
 	if started {
 		if done {
 			q.out.finish()
 		}
 		return <-c.pumpDone
 	}
-	if done {
-		// This goroutine is the pump and the response is complete:
-		// the signal would only wake it through the wake channel.
-		q.out.markFinished()
+	if !done {
+		return c.pump(q) // kept: wait for the output's signals
 	}
-	return c.pumpFrom(q, done)
+	return c.sendFinished(q)
+}
+
+// sendFinished ends q's response and sends what is left of it, on the
+// goroutine that would otherwise be woken to pump it (runHere,
+// runAsyncHere): the signal would only wake it through the wake channel,
+// and marking the end and taking the output is one turn of the Buffer's
+// mutex.
+func (c *conn) sendFinished(q *CGI) error {
+	data, err := q.out.finishTake()
+	if err != nil {
+		return err
+	}
+	_, err = c.sendPiece(q, data, true)
+	return err
 }
 
 // dropRequest answers a request that failed before its callback ran and
 // fires OnError.
 func (c *conn) dropRequest(q *CGI, status int, err error) {
-	q.rejected = status
+	q.rejected = int32(status)
 	q.removeFiles() // before the answer, as for a complete response
 	if status > 0 {
 		c.writeError(status)
@@ -595,19 +617,21 @@ const maxDrain = 256 << 10
 
 // pump sends the request's output as the Buffer asks, until the response is
 // complete or the connection fails.
-func (c *conn) pump(q *CGI) error { return c.pumpFrom(q, false) }
-
-// pumpFrom is pump; with due it looks at the output once before it waits
-// for a signal (runHere, whose callback finished with no pump running).
-func (c *conn) pumpFrom(q *CGI, due bool) error {
+func (c *conn) pump(q *CGI) error {
 	b := &q.out
 	for {
-		if !due {
-			if _, open := <-b.wake; !open {
-				return nil
+		// Threading off: the callback's Async functions run here once it
+		// has returned (its end signals); with Threading on runHere runs
+		// them, never a pump. Checked before every wait, since the
+		// callback's last flush and its end may share one wake-up.
+		if !c.l.opts.Threading {
+			if fns := q.takeAsync(); fns != nil {
+				return c.runAsyncHere(q, fns)
 			}
 		}
-		due = false
+		if _, open := <-b.sig.wake; !open {
+			return nil
+		}
 		data, fin, ok, err := b.takeIfDue()
 		if err != nil {
 			return err
@@ -622,29 +646,35 @@ func (c *conn) pumpFrom(q *CGI, due bool) error {
 			}
 			continue
 		}
-		if fin {
-			// The body is settled before the last piece of the response,
-			// which may carry its head: that head must say whether the
-			// connection stays open (appendHead).
-			c.settleBody(q)
-			// Temp files go before the response ends, so a client that has
-			// the whole answer never sees them on disk.
-			q.removeFiles()
-			// Set before the write: the client may read the end and close
-			// before send returns, and the background read must not take
-			// that for a client gone mid-response.
-			q.completed.Store(true)
-		}
-		werr := c.send(q, data, fin)
-		b.written(data, werr)
-		if werr != nil {
-			q.completed.Store(false)
-			return werr
-		}
-		if fin {
-			return nil
+		if end, err := c.sendPiece(q, data, fin); end || err != nil {
+			return err
 		}
 	}
+}
+
+// sendPiece sends one piece of output taken from q's Buffer, the last one
+// when fin; end reports that the response is over.
+func (c *conn) sendPiece(q *CGI, data []byte, fin bool) (end bool, err error) {
+	if fin {
+		// The body is settled before the last piece of the response,
+		// which may carry its head: that head must say whether the
+		// connection stays open (appendHead).
+		c.settleBody(q)
+		// Temp files go before the response ends, so a client that has
+		// the whole answer never sees them on disk.
+		q.removeFiles()
+		// Set before the write: the client may read the end and close
+		// before send returns, and the background read must not take
+		// that for a client gone mid-response.
+		q.completed.Store(true)
+	}
+	err = c.send(q, data, fin)
+	q.out.written(data, err)
+	if err != nil {
+		q.completed.Store(false)
+		return true, err
+	}
+	return fin, nil
 }
 
 // continue100 answers Expect: 100-continue once, just before the body is

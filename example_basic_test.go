@@ -153,3 +153,39 @@ func ExampleServer_Run() {
 	// bye
 	// stopped: <nil>
 }
+
+// A callback that waits on something slow (here a fake query) with
+// Threading off: Async runs the wait on the connection's goroutine, so the
+// loop goroutine serves other requests meanwhile, and the request ends
+// when the function returns.
+func ExampleCGI_Async() {
+	tmp, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(tmp)
+	srv, _ := httpev.New(httpev.Options{TmpPath: tmp})
+	defer srv.Close()
+	query := func(ctx context.Context, id string) (string, error) {
+		select {
+		case <-time.After(10 * time.Millisecond): // a database round trip
+			return "row " + id, nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	l, _ := srv.Listen("127.0.0.1:0", func(c *httpev.CGI) {
+		id := c.Param("id") // read the request in the callback or in fn
+		c.Async(func() {
+			row, err := query(c.Context(), id)
+			if err != nil {
+				c.Header(http.Header{"Status": {"503"}})
+				return
+			}
+			c.Print(row, "\n")
+		})
+	}, httpev.ListenOptions{})
+
+	resp, _ := http.Get("http://" + l.Addr().String() + "/?id=7")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Print(string(body))
+	// Output: row 7
+}

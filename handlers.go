@@ -78,7 +78,7 @@ func (t *HandlerTable) Serve(c *CGI) {
 	path := c.Path()
 	for _, r := range *t.rows.Load() {
 		if m := r.re.FindStringSubmatch(path); m != nil {
-			c.dir, c.dirMatch = r.h.Dir, m
+			c.route = &dirRoute{dir: r.h.Dir, match: m}
 			r.h.Func(c)
 			return
 		}
@@ -89,11 +89,28 @@ func (t *HandlerTable) Serve(c *CGI) {
 
 // Dir returns the pattern of the handler-table row that routed this
 // request, "" when it was not routed by a table.
-func (q *CGI) Dir() string { return q.dir }
+func (q *CGI) Dir() string {
+	if q.route == nil {
+		return ""
+	}
+	return q.route.dir
+}
+
+// dirRoute is what a handler table's routing found, kept apart from the
+// request object, which requests not routed by a table should not pay for.
+type dirRoute struct {
+	dir   string
+	match []string
+}
 
 // DirMatch returns what the routing pattern matched: the whole match, then
 // its submatches (FindStringSubmatch).
-func (q *CGI) DirMatch() []string { return q.dirMatch }
+func (q *CGI) DirMatch() []string {
+	if q.route == nil {
+		return nil
+	}
+	return q.route.match
+}
 
 // ListenHandlers listens on addr with a handler table, routing malformed
 // requests to t.BadRequest when it is set.

@@ -30,7 +30,34 @@ func TestHeaderContentTypeShared(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	assert.Equal(t, "application/x-test-3", res.Header.Get("Content-Type"))
-	h, ok := srv.ctypes.contentType("application/x-test-3")
+	ct, ok := srv.ctypes.contentType("application/x-test-3")
 	require.True(t, ok)
-	assert.Equal(t, http.Header{"Content-Type": {"application/x-test-3"}}, h)
+	assert.Equal(t, http.Header{"Content-Type": {"application/x-test-3"}}, ct.h)
+	assert.Equal(t, "Content-Type: application/x-test-3\r\n", string(ct.line))
+}
+
+// TestHeaderContentTypeSharedLine: the written line of a shared header is
+// the one the map gave before it was cached: one Content-Type line with
+// the value, none at all for an empty value, CR and LF dropped.
+func TestHeaderContentTypeSharedLine(t *testing.T) {
+	srv, l, _ := testServer(t, Options{}, ListenOptions{}, func(c *CGI) {
+		c.Header(http.Header{"Content-Type": {c.Env("HTTP_X_T")}})
+		c.WriteString("x")
+	})
+	for _, sent := range []string{"text/plain", ""} {
+		nc, br := rawConn(t, l)
+		_, err := fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: x\r\nX-T: %s\r\n\r\n", sent)
+		require.NoError(t, err)
+		res, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		res.Body.Close()
+		if sent == "" {
+			assert.NotContains(t, res.Header, "Content-Type", "no Content-Type for an empty value")
+		} else {
+			assert.Equal(t, []string{sent}, res.Header.Values("Content-Type"))
+		}
+	}
+	ct, ok := srv.ctypes.contentType("a\r\nX-Evil: 1")
+	require.True(t, ok)
+	assert.Equal(t, "Content-Type: aX-Evil: 1\r\n", string(ct.line), "no response splitting through the cached line")
 }

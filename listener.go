@@ -25,7 +25,8 @@ type PortListener struct {
 	opts     ListenOptions
 	timeout  time.Duration
 	exec     executor
-	key      string // the address it was asked for, for the duplicate check
+	outCfg   bufferConfig // every request's Buffer settings
+	key      string       // the address it was asked for, for the duplicate check
 	network  string
 	address  string // re-opened on accept failures; "" for a caller's listener
 	tls      *tls.Config
@@ -70,6 +71,7 @@ func (s *Server) Listen(addr any, callback func(c *CGI), opts ListenOptions) (*P
 	if !opts.Threading {
 		l.exec.serial = s.loop
 	}
+	l.outCfg = bufferConfig{threshold: s.opts.FlushThreshold, max: s.opts.MaxBuffered, exec: &l.exec, serial: !opts.Threading}
 	switch a := addr.(type) {
 	case int:
 		l.address = ":" + strconv.Itoa(a)

@@ -32,7 +32,7 @@ const smallWrite = 4 << 10
 func (b *Buffer) takeIfDue() (data []byte, fin, ok bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !(b.finished || b.flushReq || len(b.data) >= b.threshold || b.err != nil) {
+	if !(b.finished || b.flushReq || len(b.data) >= b.cfg.threshold || b.err != nil) {
 		return nil, false, false, nil
 	}
 	data, fin, _, err = b.takeLocked()
@@ -168,7 +168,14 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	// A 101 hands the connection over (GiveUpHandle): its Connection field
 	// is the application's, and keep-alive no longer applies.
 	upgrade := r.status == http.StatusSwitchingProtocols
-	for k, vs := range r.header {
+	header := r.header
+	if r.ct != nil {
+		// A shared Content-Type-only header: its line is ready, and
+		// Content-Type is none of the fields the loop below acts on.
+		dst = append(dst, r.ct.line...)
+		haveType, header = true, nil
+	}
+	for k, vs := range header {
 		switch {
 		case strings.EqualFold(k, "Content-Type"):
 			haveType = true // an empty value asks for no Content-Type at all

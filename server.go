@@ -81,7 +81,7 @@ type Server struct {
 	// armed only by the goroutine that stored date (refreshDate).
 	dateTimer *time.Timer
 	bufs      sync.Pool // connection read buffers
-	upBufs    sync.Pool // *uploadBuf
+	upBufs    uploadPools
 	stats     serverStats
 
 	defaultHeaders http.Header
@@ -167,7 +167,7 @@ func New(opts Options) (*Server, error) {
 	s.loop = newLoop(s.log)
 	size := o.ReadBufferSize
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
-	s.upBufs.New = func() any { return &uploadBuf{b: make([]byte, uploadBufSize), pool: &s.upBufs} }
+	s.upBufs.init()
 	return s, nil
 }
 

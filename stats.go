@@ -198,7 +198,7 @@ func (c *conn) countRequest(q *CGI) {
 	c.reclaimLocked(&q.out)
 	q.out.mu.Unlock()
 	if q.rejected != 0 {
-		status = q.rejected
+		status = int(q.rejected)
 	}
 	err := q.Err()
 	cause := noDrop

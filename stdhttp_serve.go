@@ -248,7 +248,7 @@ func formValues(c *CGI) (form, post url.Values) {
 		post[p.Name] = append(post[p.Name], p.Value)
 		form[p.Name] = append(form[p.Name], p.Value)
 	}
-	for _, p := range c.get {
+	for _, p := range c.in.query() {
 		form[p.Name] = append(form[p.Name], p.Value)
 	}
 	return form, post

@@ -81,7 +81,7 @@ func (q *CGI) headerOwned(status int, h http.Header) {
 		return
 	}
 	r.status, r.reason = status, ""
-	r.header, r.userLength = h, userLength
+	r.header, r.ct, r.userLength = h, nil, userLength
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {

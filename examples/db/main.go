@@ -81,23 +81,17 @@ func (a *app) handlers(threading bool) (*httpev.HandlerTable, error) {
 
 // waiting adapts a handler that blocks to the threading mode. With
 // Threading on it is returned as is: its callback owns a goroutine. With
-// Threading off the callback keeps the request, so that returning does not
-// finish it, and runs the handler in a new goroutine that closes the
-// request when done; the loop goroutine is free at once. The handler may
-// use every method of the request from that goroutine (they are safe for
-// concurrent use), but application state that loop callbacks use without
-// locks must not be touched there.
+// Threading off the callback hands the handler to Async, which runs it on
+// the connection's goroutine once the callback has returned and finishes
+// the request when it returns (a panic answers 500); the loop goroutine is
+// free at once. The handler may use every method of the request there
+// (they are safe for concurrent use), but application state that loop
+// callbacks use without locks must not be touched there.
 func waiting(threading bool, h func(*httpev.CGI)) func(*httpev.CGI) {
 	if threading {
 		return h
 	}
-	return func(c *httpev.CGI) {
-		c.Keep()
-		go func() {
-			defer c.Close()
-			h(c)
-		}()
-	}
+	return func(c *httpev.CGI) { c.Async(func() { h(c) }) }
 }
 
 // queryTimeout bounds every database call of a request: a database that

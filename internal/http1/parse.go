@@ -26,12 +26,16 @@ const maxLeadingEmpty = 4
 // caller's read timeout is what ends that.
 func (r *Request) Parse(buf []byte, lim *Limits) (int, error) {
 	r.Reset()
-	l := lim.orDefaults()
+	l := lim
+	if !lim.complete() {
+		d := lim.orDefaults()
+		l = &d
+	}
 	b := buf
 	if len(b) > l.MaxHeaderBytes {
 		b = b[:l.MaxHeaderBytes]
 	}
-	n, err := r.parse(b, &l)
+	n, err := r.parse(b, l)
 	if err == ErrIncomplete && len(buf) > len(b) {
 		return 0, errHeadTooLarge
 	}

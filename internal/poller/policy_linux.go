@@ -35,9 +35,23 @@ import (
 //     50 µs is several times that and below any wait on another process.
 //     A share rather than an average so that the odd request slowed by a
 //     busy machine (the runner's thread descheduled for milliseconds)
-//     weighs one request, not its milliseconds: with the helpers' tests
-//     loading both cores, keep-alive GET backed off 0 times in 5 s and
-//     json 0-1 times. 25% and 1/64 are not measured one against another.
+//     weighs one request, not its milliseconds. 25% and 1/64 against
+//     their neighbours, as counts (5 s of wrk -c50 each, 2026-12-06, both
+//     cores loaded by other test runs, so a busy machine; builds made with
+//     buildTuning, tuneflag_linux.go): back-offs on keep-alive GET / json,
+//     and requests served on the runner on /db / /sleep:
+//
+//       SlowPercent 10:  GET 3, json 3 back-offs; /db 59, /sleep 26
+//       SlowPercent 25:  GET 0, json 0;           /db 1,637, /sleep 60
+//       SlowPercent 50:  GET 0, json 0;           /db 60,491, /sleep 143
+//       AvgWeight 16:    GET 0, json 0;           /sleep 17
+//       AvgWeight 256:   GET 0, json 0;           /db 41,474, /sleep 206
+//
+//     10% backs quick listeners off on a busy machine (each back-off costs
+//     them the fifth of their CPU that residence saves); 50% and 1/256
+//     leave tens of thousands of queries serialised on the runner. 1/16
+//     did as well as 1/64 here; 1/64 is kept as the more tolerant of a
+//     burst of descheduled requests.
 //
 //     Why doubling, and restarting half way rather than from zero: a
 //     listener whose requests stay slow used to come back to the poller
@@ -56,7 +70,21 @@ import (
 //     most two ticks, once. The watcher sleeps after WatchIdleTicks ticks
 //     with nothing served, so an idle server runs no timer.
 //     (TestEvloopHandoff: a blocked callback, another connection served 18
-//     requests meanwhile; the tick's length is rule 1's open question.)
+//     requests meanwhile; TestWatcherTwoTicks drives the ticks one by one.)
+//     1 ms against its neighbours (same runs as rule 1's counts): at
+//     250 µs keep-alive GET was handed over 252 times in 5 s against 65 at
+//     1 ms (a runner descheduled for a quarter of a millisecond is common
+//     on a busy machine, and each handoff costs a goroutine start), at
+//     4 ms 6 times; with rule 1 as it is, callbacks that block stay on the
+//     runner only ~60 requests per run (/sleep) whatever the tick, so the
+//     tick no longer sets a blocking route's tail. 1 ms bounds the wait
+//     of a resident neighbour behind a callback that blocks for the
+//     first time at 2 ms.
+//     The watcher's sleep: an idle server (one request, then 10 s of
+//     nothing) used 0 jiffies of CPU with it and 26 (2.6% of a core) with
+//     a watcher that never sleeps (WatchIdleTicks 10^9, same build
+//     otherwise). 100 ticks: waking it costs serveHere one channel send
+//     after a pause of 100 ms or more, nothing while requests keep coming.
 //
 //  3. Waiting hands over at once: a read or write that would wait (a head
 //     still arriving, a client not reading) or a kept request (Keep) hands
@@ -67,8 +95,10 @@ import (
 //     for their first request on the poller) have a back-off of their own:
 //     while it is on, new connections are accepted by Go and served on
 //     goroutines. It starts at once when a first request must wait for its
-//     socket or is kept (rule 3); a first request the watcher hands over
-//     counts as one tick in the average. Decision: a kept first request
+//     socket or is kept (rule 3); otherwise first requests back off by
+//     rule 1's share and doubling, with their own share, in which a
+//     first request the watcher hands over counts as a slow one (a tick
+//     is longer than Slow). Decision: a kept first request
 //     starts it, as one that must wait does (e08816a; 9bef394 had made it
 //     count as a tick). Measured with scripts/soak's hostile run (1,000
 //     slowloris and 1,000 slow readers, which ask for an endless stream,
@@ -86,7 +116,22 @@ import (
 //     cost a goroutine exit and start and two epoll_ctl calls; a keep-alive
 //     connection whose requests come less than 100 ms apart never pays
 //     them, one idle longer gives back its goroutine stack (idle
-//     connection 2.7 KB instead of about 8 KB, bench/README).
+//     connection 2.7 KB instead of about 8 KB, bench/README). What a park
+//     costs, measured with clients that think between requests
+//     (bench/cmd/idleconns -every, httpev-serial, server CPU per request
+//     over 8 s, two rounds, loaded machine, Grace set with buildTuning):
+//
+//       every 50 ms, 1,000 conns:  Grace 10 ms 20.2 / 17.4 µs,
+//                                  100 ms 13.9 / 10.5 µs, 1 s 11.3 / 12.7 µs
+//       every 150 ms, 2,000 conns: Grace 10 ms 16.5 / 28.8 µs,
+//                                  100 ms 18.9 / 21.0 µs, 1 s 12.7 / 11.6 µs
+//
+//     so a park and wake cost about 6-9 µs of CPU, paid by a connection
+//     idle longer than Grace, against about 5 KB held by one idle shorter.
+//     10 ms would park clients that come back within a page's assets;
+//     1 s keeps 5 KB per connection for a second of every pause. 100 ms
+//     is between them: a pause of 100 ms costs the park's 6-9 µs, under
+//     0.01% of the pause.
 //
 //  6. Batch (Tuning.Batch): events taken per epoll_wait. What a replaced
 //     runner had left of its batch goes to its replacement first: left to
@@ -94,7 +139,11 @@ import (
 //     queued, and with a flood of slow readers a ready connection waited
 //     for one handoff per connection ahead of it (TestEvloopHandoffKeepsOrder:
 //     without the carry-over 99 of 210 slow readers were served before a
-//     request that was ready ahead of them). 128 itself is not measured.
+//     request that was ready ahead of them). 128 itself: 16 and 512 gave
+//     the same counts as 128 on keep-alive GET, json, /db and /sleep with
+//     50 connections (at most 50 events are ever ready), so it only
+//     matters with more ready connections than that; 128 is one
+//     epoll_wait per 128 ready connections for 1.5 KB of events.
 
 // Tuning holds every threshold of the poller. The zero value of a field
 // means its default (DefaultTuning).
@@ -125,8 +174,9 @@ type Tuning struct {
 	AvgWeight int64
 }
 
-// defaultTick is what a watcher's handoff counts in the average of first
-// requests (rule 4), whatever tick a test sets: a tick in production.
+// defaultTick is what a watcher's handoff counts as in the share of slow
+// first requests (rule 4), whatever tick a test sets: a tick in
+// production, so a slow one.
 const defaultTick = time.Millisecond
 
 // DefaultTuning returns the defaults documented on Tuning.
