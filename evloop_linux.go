@@ -143,14 +143,15 @@ func (ev *eventLoop) watch(c *conn) (later bool) {
 // getsockname, getpeername and two epoll_ctl). While a runner serves the
 // request the watch is only noted, and registered if the runner is
 // handed over (Detached): a callback that returns within a tick needs
-// none. A kept request (whose socket goes to Go for TCP keep-alive
-// probes anyway), TLS, NoIdlePark (no poller) or a poller that cannot
-// are watched by a background read.
-func (c *conn) watchClient(gone func(), over *atomic.Bool, kept bool) {
+// none. A kept request is watched the same way (Keep turns TCP
+// keep-alive probes on first, so a client that vanished without a FIN
+// shows as an error). TLS, NoIdlePark (no poller) or a poller that
+// cannot are watched by a background read.
+func (c *conn) watchClient(gone func(), over *atomic.Bool) {
 	if c.gaveUp.Load() {
 		return // the application's socket now (GiveUpHandle)
 	}
-	if !kept && c.pollWatch(gone, over) {
+	if c.pollWatch(gone, over) {
 		return
 	}
 	later := c.srv.ev.watch(c)
