@@ -225,7 +225,7 @@ func (q *CGI) watchClient() {
 		return
 	}
 	q.rc.watching.Store(true)
-	q.cn.watchClient(func() { q.clientGone(ErrClientGone) }, &q.rc.ended, q.kept.Load())
+	q.cn.watchClient(func() { q.clientGone(ErrClientGone) }, &q.rc.ended)
 }
 
 // cleanup runs when the request is over on every path: temp files of

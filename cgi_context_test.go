@@ -87,7 +87,7 @@ func TestContextEndsWhenClientLeaves(t *testing.T) {
 			got := make(chan ctxResult, 1)
 			started := make(chan struct{}, 1)
 			onErr := make(chan error, 1)
-			_, l, _ := testServer(t, Options{NoIdlePark: m.noPark},
+			srv, l, _ := testServer(t, Options{NoIdlePark: m.noPark},
 				ListenOptions{Threading: m.threading, OnError: func(c *CGI) { onErr <- c.Err() }},
 				func(c *CGI) {
 					ctx := c.Context()
@@ -103,6 +103,9 @@ func TestContextEndsWhenClientLeaves(t *testing.T) {
 					started <- struct{}{}
 					got <- waitContext(ctx)
 				})
+			if !m.noPark {
+				startPoller(srv) // Go's sockets are watched in it too
+			}
 			conn, br := rawConn(t, l)
 			// A first request answered at once makes a resident
 			// connection of it; the second one waits.
@@ -288,4 +291,52 @@ func BenchmarkRequestContext(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestContextWatchEndsAtGiveUp: once a callback takes the socket
+// (GiveUpHandle), the watch its context started stops: the client closing
+// the handed connection is the application's business, not a request
+// dropped (no OnError).
+func TestContextWatchEndsAtGiveUp(t *testing.T) {
+	for _, m := range contextModes {
+		t.Run(m.name, func(t *testing.T) {
+			leakCheck(t)
+			onErr := make(chan error, 1)
+			done := make(chan string, 1)
+			srv, l, _ := testServer(t, Options{NoIdlePark: m.noPark},
+				ListenOptions{Threading: m.threading, OnError: func(c *CGI) { onErr <- c.Err() }},
+				func(c *CGI) {
+					ctx := c.Context()
+					select { // past the poller's tick: the watch is on
+					case <-ctx.Done():
+					case <-time.After(20 * time.Millisecond):
+					}
+					nc, err := c.GiveUpHandle()
+					if err != nil {
+						done <- err.Error()
+						return
+					}
+					_, _ = io.WriteString(nc, "raw\n")
+					b, _ := io.ReadAll(nc) // until the client closes
+					_ = nc.Close()
+					time.Sleep(30 * time.Millisecond) // a watch still on would fire now
+					done <- string(b)
+				})
+			if !m.noPark {
+				startPoller(srv) // Go's sockets are watched in it too
+			}
+			conn, br := rawConn(t, l)
+			io.WriteString(conn, ctxGet(1))
+			line, err := br.ReadString('\n')
+			require.NoError(t, err)
+			assert.Equal(t, "raw\n", line)
+			conn.Close()
+			assert.Equal(t, "", <-done)
+			select {
+			case err := <-onErr:
+				t.Fatalf("OnError fired for a handed socket: %v", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+		})
+	}
 }

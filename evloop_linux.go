@@ -63,7 +63,7 @@ type connLoop struct {
 	wGone func()       // guarded by wmu: noted while a runner serves the request, registered when it is handed over (Detached)
 	wOver *atomic.Bool // guarded by wmu: that request's ended flag
 	wOn   bool         // guarded by wmu: the poller watches the descriptor for the request
-	wGo   bool         // guarded by wmu: that descriptor is Go's (leaves the set with the request)
+	wGo   bool         // guarded by wmu: the registration (kept after the request) is of a raw socket's descriptor in Go, which FD closes
 	// wSet is set before a watch looks at its request's ended flag, and
 	// cleared by unwatchClient under wmu: it lets unwatchClient, which
 	// runs after every request, skip wmu when no watch was asked for.
@@ -143,11 +143,15 @@ func (ev *eventLoop) watch(c *conn) (later bool) {
 // getsockname, getpeername and two epoll_ctl). While a runner serves the
 // request the watch is only noted, and registered if the runner is
 // handed over (Detached): a callback that returns within a tick needs
-// none. A kept request (whose socket goes to Go for TCP keep-alive
-// probes anyway), TLS, NoIdlePark (no poller) or a poller that cannot
-// are watched by a background read.
-func (c *conn) watchClient(gone func(), over *atomic.Bool, kept bool) {
-	if !kept && c.pollWatch(gone, over) {
+// none. A kept request is watched the same way (Keep turns TCP
+// keep-alive probes on first, so a client that vanished without a FIN
+// shows as an error). TLS, NoIdlePark (no poller) or a poller that
+// cannot are watched by a background read.
+func (c *conn) watchClient(gone func(), over *atomic.Bool) {
+	if c.gaveUp.Load() {
+		return // the application's socket now (GiveUpHandle)
+	}
+	if c.pollWatch(gone, over) {
 		return
 	}
 	later := c.srv.ev.watch(c)
@@ -188,11 +192,14 @@ func (c *conn) pollWatch(gone func(), over *atomic.Bool) bool {
 	return false
 }
 
-// registerWatch has the poller watch c's socket; wmu is held. A raw
-// socket's registration stays in the set after the request, for its next
-// wait there; one of Go's netpoller (a connection Go accepted, a raw one
-// that went to Go, a Unix socket) leaves with the request, before Go may
-// close it (finishConn, FD).
+// registerWatch has the poller watch c's socket; wmu is held. The
+// registration stays in the set after the request, disarmed, for the
+// connection's next watch or wait there (one epoll_ctl per request, not
+// two), and leaves it before the descriptor closes (finishConn) or
+// changes: detach closes a Go connection's descriptor, and a raw
+// socket that went to Go has a duplicate there, which FD closes
+// (dropGoWatch); epoll would keep either registration, the socket
+// staying open.
 func (c *conn) registerWatch(gone func()) bool {
 	lp := &c.loop
 	ok := false
@@ -200,17 +207,30 @@ func (c *conn) registerWatch(gone func()) bool {
 	switch nc := c.nc.(type) {
 	case *rawfd.Conn:
 		if nc.IfRaw(func(fd int) { watch(uintptr(fd)) }) {
-			lp.wOn, lp.wGo = ok, false
+			lp.wOn = ok
 			return ok
 		}
 		c.goWatch(nc, watch)
+		lp.wGo = lp.wGo || ok
 	case *net.TCPConn:
 		c.goWatch(nc, watch)
 	case *net.UnixConn:
 		c.goWatch(nc, watch)
 	}
-	lp.wOn, lp.wGo = ok, ok
+	lp.wOn = ok
 	return ok
+}
+
+// dropGoWatch takes a client watch's registration of a raw socket's
+// descriptor in Go out of the set, before FD closes that descriptor.
+func (c *conn) dropGoWatch() {
+	lp := &c.loop
+	lp.wmu.Lock()
+	defer lp.wmu.Unlock()
+	if lp.wGo {
+		c.srv.ev.p.Forget(&lp.entry)
+		lp.wGo = false
+	}
 }
 
 // goWatch runs watch with the descriptor of a socket in Go's netpoller
@@ -233,8 +253,8 @@ func (c *conn) unwatchClient() {
 	defer lp.wmu.Unlock()
 	lp.wGone, lp.wOver = nil, nil
 	if lp.wOn {
-		c.srv.ev.p.Unwatch(&lp.entry, lp.wGo)
-		lp.wOn, lp.wGo = false, false
+		c.srv.ev.p.Unwatch(&lp.entry, false)
+		lp.wOn = false
 	}
 	lp.wSet.Store(false)
 }
@@ -490,6 +510,7 @@ func (c *conn) reside(since time.Time, timeout time.Duration, onRunner bool) (st
 	c.srv.returnReadBuf(cr)
 	if fc := c.detach(); fc != nil {
 		c.loop.watched.Store(false) // the request's background read has ended (keepAlive)
+		c.dropGoWatch()             // before FD closes Go's descriptor
 		fd := fc.FD()
 		c.loop.until = deadlineAfter(since, timeout)
 		if c.srv.ev.p.Reside(&c.loop.entry, fd, c.loop.until, c.open) {
@@ -518,6 +539,10 @@ func (c *conn) detach() *rawfd.Conn {
 	if !ok {
 		return nil
 	}
+	// A client watch's registration of Go's descriptor (registerWatch)
+	// leaves the set before Go closes that descriptor: the duplicate keeps
+	// the socket open, so epoll would not drop it by itself.
+	c.srv.ev.p.Forget(&c.loop.entry)
 	fc, err := rawfd.Detach(tc)
 	if err != nil {
 		c.srv.logDebug("httpev: cannot detach connection", "err", err)

@@ -31,7 +31,10 @@ func (*eventLoop) keep(*conn) {}
 
 // watchClient watches the socket for the client leaving with a
 // background read.
-func (c *conn) watchClient(gone func(), over *atomic.Bool, _ bool) {
+func (c *conn) watchClient(gone func(), over *atomic.Bool) {
+	if c.gaveUp.Load() {
+		return // the application's socket now (GiveUpHandle)
+	}
 	c.cr.startBackgroundRead(gone, false, over)
 }
 

@@ -28,3 +28,8 @@ func backoffs(l *PortListener) (inline, first uint64) { return l.loop.group.Star
 
 // onPoller reports whether q's callback runs on the poller's runner.
 func onPoller(q *CGI) bool { return q.cn.srv.ev.p.Serving(&q.cn.loop.entry) }
+
+// startPoller starts srv's poller now, as the first parked or resident
+// connection would: tests of Threading-off connections use it to have
+// their sockets watched in it from the first request.
+func startPoller(srv *Server) { srv.ev.p.Start() }

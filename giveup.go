@@ -15,6 +15,7 @@ func (q *CGI) GiveUpHandle() (net.Conn, error) {
 	c := q.cn
 	c.probeKeepAlive() // as on a socket fresh from net.Listen
 	c.cr.abortBackgroundRead()
+	c.unwatchClient()
 	b := &q.out
 	signal := false
 	defer func() {

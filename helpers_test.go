@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -108,3 +109,18 @@ func (l *lockedBuffer) String() string {
 func (l *lockedBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// raceEnabled reports whether the tests run under the race detector, which
+// changes allocation counts (sync.Pool drops a quarter of what is put back).
+func raceEnabled() bool { return raceOnce() }
+
+var raceOnce = sync.OnceValue(func() bool {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-race" {
+				return s.Value == "true"
+			}
+		}
+	}
+	return false
+})

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -316,19 +315,6 @@ func (m memUse) assertBounded(t testing.TB, limit uint64) {
 	}
 	assert.Less(t, m.peak, 2*limit, "heap bounded")
 }
-
-var raceOnce = sync.OnceValue(func() bool {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-race" {
-				return s.Value == "true"
-			}
-		}
-	}
-	return false
-})
-
-func raceEnabled() bool { return raceOnce() }
 
 // TestEndlessInputCutAtLimit sends up to 50 MB of garbage into each field
 // whose length the client controls. Each is cut at its limit with the

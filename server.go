@@ -37,12 +37,14 @@ import (
 //  3. Buffer.mu (CGI.out): the output of one request; taken under wmu by
 //     send and GiveUpHandle.
 //  4. connReader.bgMu: the background read of one connection.
+//     connLoop.wmu (Linux): the client watch of one connection in the
+//     poller (evloop_linux.go). The two are never held together.
 //  5. rawfd.Conn's mutex (internal/rawfd): the raw descriptor; taken under
-//     Server.mu (drain closes sockets, setIdle peeks), wmu (writes) and
-//     bgMu (deadlines).
+//     Server.mu (drain closes sockets, setIdle peeks), wmu (writes),
+//     bgMu (deadlines) and connLoop.wmu (registering the watch).
 //  6. poller.Poller's mutex (internal/poller): the epoll set; taken under
-//     Server.mu (park, drain) and under a rawfd.Conn's (its descriptor
-//     leaving the set when it goes to Go).
+//     Server.mu (park, drain), under a rawfd.Conn's (its descriptor
+//     leaving the set when it goes to Go, or watched) and connLoop.wmu.
 //
 // Leaves, under which nothing else is taken: PortListener.mu, CGI.mu,
 // requestContext.mu (CGI.Context), conn.closeMu, MultipartFile.mu, the loop's mutex
@@ -79,7 +81,7 @@ type Server struct {
 	// armed only by the goroutine that stored date (refreshDate).
 	dateTimer *time.Timer
 	bufs      sync.Pool // connection read buffers
-	upBufs    sync.Pool // *uploadBuf
+	upBufs    uploadPools
 	stats     serverStats
 
 	defaultHeaders http.Header
@@ -165,7 +167,7 @@ func New(opts Options) (*Server, error) {
 	s.loop = newLoop(s.log)
 	size := o.ReadBufferSize
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
-	s.upBufs.New = func() any { return &uploadBuf{b: make([]byte, uploadBufSize), pool: &s.upBufs} }
+	s.upBufs.init()
 	return s, nil
 }
 

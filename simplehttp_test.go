@@ -239,7 +239,7 @@ func TestLogHandlers(t *testing.T) {
 	accessLog := AccessLog(lockedWriter{&accessMu, &access})
 	_, l, base := testServer(t, Options{}, ListenOptions{
 		OnRequestLog:  func(c *CGI, ip string) { befores <- before{c != nil, ip} },
-		OnResponseLog: func(e LogEntry) { afters <- e; accessLog(e) },
+		OnResponseLog: func(e LogEntry) { accessLog(e); afters <- e }, // logged before the test reads it
 	}, func(c *CGI) { c.Print("hello") })
 
 	req, _ := http.NewRequest("GET", base+"/page?x=1", nil)

@@ -5,62 +5,12 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/httpev/httpev/internal/form"
 	"github.com/httpev/httpev/internal/multipart"
 )
-
-// uploadBufSize is the size of the pooled buffers a multipart body is read
-// into; file chunks are written to disk straight from them.
-const uploadBufSize = 64 << 10
-
-// uploadBufs is how many buffers one upload may hold at once: one being
-// read into while the disk writer works through the other. Without this
-// budget a reader ahead of its writer (a slow disk, or an OnFileWrite that
-// hashes) took a fresh buffer for every chunk the writer's queue held:
-// with AsyncIO's depth of 4 about 270 KB per upload in flight, against
-// net/http's 80 KB (bench/run uploads-concurrent).
-const uploadBufs = 2
-
-// uploadBuf is one pooled read buffer, shared by the disk writes that still
-// reference chunks of it.
-type uploadBuf struct {
-	b      []byte
-	refs   atomic.Int32
-	pool   *sync.Pool
-	budget chan struct{} // the upload's, given a token back when the buffer is free
-}
-
-func (u *uploadBuf) release() {
-	if u.refs.Add(-1) == 0 {
-		budget := u.budget
-		u.budget = nil
-		u.pool.Put(u)
-		budget <- struct{}{}
-	}
-}
-
-// getUploadBuf takes a buffer from the pool once the upload's budget has a
-// token for it, waiting for the disk writer to free one otherwise.
-func (s *Server) getUploadBuf(budget chan struct{}) *uploadBuf {
-	<-budget
-	u := s.upBufs.Get().(*uploadBuf)
-	u.refs.Store(1) // the reader's own reference
-	u.budget = budget
-	return u
-}
-
-// newUploadBudget returns a budget of uploadBufs tokens.
-func newUploadBudget() chan struct{} {
-	b := make(chan struct{}, uploadBufs)
-	for range uploadBufs {
-		b <- struct{}{}
-	}
-	return b
-}
 
 // errDisk marks a failure writing a received file, answered with 500 (507
 // when the disk is full).
@@ -79,6 +29,15 @@ type upload struct {
 	file     *MultipartFile
 	fw       FileWriter
 	asyncErr atomic.Pointer[error] // first failure of a file write or its OnFileWrite, set by the writer
+
+	// Chunks handed to the FileWriter, in the order its done callbacks
+	// come back; with written and onWrite bound once per upload, a chunk
+	// costs no allocation (at 16 KB chunks, the garbage of a closure per
+	// chunk was enough to double the heap between collections).
+	queue   chunkQueue
+	written func(error) // u.chunkWritten
+	onWrite *reusedHook // calls OnFileWrite with cur
+	cur     fileChunk   // the chunk whose done runs: the writer's, one at a time
 }
 
 // readMultipart streams a multipart/form-data body: fields into memory up to
@@ -137,22 +96,6 @@ func (c *conn) readRawToFile(q *CGI) (int, error) {
 		return 0, nil
 	}
 	return uploadStatus(err), err
-}
-
-// hook runs an upload callback in its listener's executor. A panic in it
-// (logged by the executor) fails the upload as a panic in the request
-// callback fails the request: the body was not handled as the application
-// meant, so answering 200 from the request callback would hide the fault.
-func hook(e *executor, name string, f func()) error {
-	panicked := true
-	e.sync(func() {
-		f()
-		panicked = false
-	})
-	if panicked {
-		return fmt.Errorf("%w: %s", ErrCallbackPanicked, name)
-	}
-	return nil
 }
 
 func uploadStatus(err error) int {
@@ -219,14 +162,16 @@ func (u *upload) pump(body io.Reader, feed func(data []byte, eof bool) (int, boo
 // nextBuffer makes room for the next read. A buffer no disk write holds is
 // reused in place; one still being written from is left to the writer, and
 // reading goes on after it or in a fresh buffer, so chunks are never copied.
+// A buffer of the size uploads no longer take (uploadBufSize) is swapped as
+// soon as the next one is needed.
 func (u *upload) nextBuffer(start, end *int) {
-	const minRead = 16 << 10
-	if u.buf.refs.Load() == 1 {
+	fits := len(u.buf.b) == u.c.srv.uploadBufSize()
+	if fits && u.buf.refs.Load() == 1 {
 		n := copy(u.buf.b, u.buf.b[*start:*end])
 		*start, *end = 0, n
 		return
 	}
-	if len(u.buf.b)-*end >= minRead {
+	if fits && len(u.buf.b)-*end >= len(u.buf.b)/4 {
 		return
 	}
 	nb := u.c.srv.getUploadBuf(u.budget)
@@ -300,24 +245,43 @@ func (u *upload) PartData(p *multipart.Part, data []byte) error {
 		return fmt.Errorf("%w: file over %d bytes", ErrTooLarge, o.MaxFileSize)
 	}
 	f.pending += int64(len(data))
-	buf := u.buf
-	buf.refs.Add(1)
-	cb := u.c.l.opts.OnFileWrite
-	u.fw.Write(data, func(err error) {
-		defer buf.release()
-		if err != nil {
-			e := fmt.Errorf("%w: %w", errDisk, err)
-			u.asyncErr.CompareAndSwap(nil, &e)
-			return
-		}
-		f.size.Add(int64(len(data)))
-		if cb != nil && u.asyncErr.Load() == nil {
-			if err := hook(&u.c.l.exec, "OnFileWrite", func() { cb(u.q, f, data) }); err != nil {
-				u.asyncErr.CompareAndSwap(nil, &err)
-			}
-		}
-	})
+	u.buf.refs.Add(1)
+	u.queue.push(fileChunk{buf: u.buf, file: f, data: data})
+	if u.written == nil {
+		u.written = u.chunkWritten
+	}
+	u.fw.Write(data, u.written)
 	return nil
+}
+
+// chunkWritten is the FileWriter's done for the oldest chunk queued.
+func (u *upload) chunkWritten(err error) {
+	ch := u.queue.pop()
+	defer ch.buf.release()
+	if err != nil {
+		u.fail(fmt.Errorf("%w: %w", errDisk, err))
+		return
+	}
+	ch.file.size.Add(int64(len(ch.data)))
+	cb := u.c.l.opts.OnFileWrite
+	if cb == nil || u.asyncErr.Load() != nil {
+		return
+	}
+	if u.onWrite == nil {
+		u.onWrite = newReusedHook(&u.c.l.exec, "OnFileWrite", func() { cb(u.q, u.cur.file, u.cur.data) })
+	}
+	u.cur = ch
+	herr := u.onWrite.call()
+	u.cur = fileChunk{}
+	if herr != nil {
+		u.fail(herr)
+	}
+}
+
+// fail records the upload's first failure off the reading goroutine. It
+// takes err by value so that its callers' variables stay on their stacks.
+func (u *upload) fail(err error) {
+	u.asyncErr.CompareAndSwap(nil, &err)
 }
 
 // PartEnd implements multipart.Handler.

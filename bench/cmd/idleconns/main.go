@@ -5,6 +5,11 @@
 // It prints "ready open=<n> failed=<n>" once every connection has been
 // answered, then holds them until SIGTERM/SIGINT or -hold has passed, and
 // exits. It stops by itself, so a killed script leaves nothing running.
+//
+// With -every D each connection sends a GET every D while held (starts
+// spread over D), as clients with think time do, which is what the
+// poller's idle grace is for (internal/poller/policy_linux.go, rule 5);
+// it then prints "done requests=<n> failed=<n>" at the end.
 package main
 
 import (
@@ -29,6 +34,7 @@ func main() {
 	n := flag.Int("n", 10000, "connections to open")
 	parallel := flag.Int("parallel", 64, "connections being opened at once")
 	hold := flag.Duration("hold", 2*time.Minute, "longest time to hold the connections")
+	every := flag.Duration("every", 0, "while held, send a GET on each connection this often (0: none)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -62,10 +68,22 @@ func main() {
 	fmt.Printf("ready open=%d failed=%d elapsed=%s\n", int64(*n)-failed.Load(), failed.Load(),
 		time.Since(start).Round(time.Millisecond))
 
-	select {
-	case <-ctx.Done():
-	case <-time.After(*hold):
+	ctx, cancel := context.WithTimeout(ctx, *hold)
+	defer cancel()
+	if *every > 0 {
+		var sent, bad atomic.Int64
+		var tg sync.WaitGroup
+		for i, c := range conns {
+			if c == nil {
+				continue
+			}
+			delay := *every * time.Duration(i) / time.Duration(len(conns))
+			tg.Go(func() { think(ctx, c, req, delay, *every, &sent, &bad) })
+		}
+		tg.Wait()
+		fmt.Printf("done requests=%d failed=%d\n", sent.Load(), bad.Load())
 	}
+	<-ctx.Done()
 	for _, c := range conns {
 		if c != nil {
 			c.Close()
@@ -98,4 +116,35 @@ func open(addr string, req []byte) (net.Conn, error) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// think sends a request on c every period, after delay, until ctx ends,
+// counting the answered ones in sent and failures in bad (a failed
+// connection stops).
+func think(ctx context.Context, c net.Conn, req []byte, delay, period time.Duration, sent, bad *atomic.Int64) {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	br := bufio.NewReaderSize(c, 1024)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(period)
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			bad.Add(1)
+			return
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+		}
+		if err != nil {
+			bad.Add(1)
+			return
+		}
+		sent.Add(1)
+	}
 }

@@ -1,0 +1,133 @@
+package httpev
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// An upload reads its body into pooled buffers and hands the file chunks
+// in them to the disk writer without copying; these are the buffers, their
+// sizes and how many one upload may hold.
+const (
+	// uploadBufBig is the buffer size while few uploads are in flight: one
+	// 16 MiB upload (BenchmarkUpload) went at about 1600 MB/s through 64
+	// KB buffers against 1000 MB/s through 16 KB ones (two runs, machine
+	// loaded), where a read and a write per chunk cost about as much as
+	// the copying.
+	uploadBufBig = 64 << 10
+	// uploadBufSmall is the buffer size once more than uploadsBig uploads
+	// are in flight. Then the CPUs are busy with other uploads whatever
+	// the read size, and memory per upload counts: 200 uploads of 8 MiB,
+	// 100 at a time (bench/run uploads-concurrent), with no allocation per
+	// chunk, took 67-82 KB of server memory per upload in flight with 16
+	// KB buffers against 122 KB with 64 KB ones (net/http: 77-83 KB), for
+	// about 10% more server CPU; with AsyncIO writing inline beyond
+	// MaxOverlapped files, 59-65 KB.
+	uploadBufSmall = 16 << 10
+	// uploadsBig is how many uploads in flight still get big buffers: one
+	// or two uploads at a time go at full speed, and at most 256 KB of
+	// big buffers stay pooled once many uploads run.
+	uploadsBig = 2
+	// uploadBufs is how many buffers one upload may hold at once: one
+	// being read into while the disk writer works through the other.
+	// Without this budget a reader ahead of its writer (a slow disk, or an
+	// OnFileWrite that hashes) took a fresh buffer for every chunk the
+	// writer's queue held: with AsyncIO's depth of 4 about 270 KB per
+	// upload in flight.
+	uploadBufs = 2
+)
+
+// uploadBuf is one pooled read buffer, shared by the disk writes that still
+// reference chunks of it.
+type uploadBuf struct {
+	b      []byte
+	refs   atomic.Int32
+	pool   *sync.Pool
+	budget chan struct{} // the upload's, given a token back when the buffer is free
+}
+
+func (u *uploadBuf) release() {
+	if u.refs.Add(-1) == 0 {
+		budget := u.budget
+		u.budget = nil
+		u.pool.Put(u)
+		budget <- struct{}{}
+	}
+}
+
+// uploadPools are the server's two pools of upload buffers, one per size.
+type uploadPools struct {
+	big, small sync.Pool // *uploadBuf
+}
+
+func (p *uploadPools) init() {
+	p.big.New = func() any { return &uploadBuf{b: make([]byte, uploadBufBig), pool: &p.big} }
+	p.small.New = func() any { return &uploadBuf{b: make([]byte, uploadBufSmall), pool: &p.small} }
+}
+
+// uploadBufSize is the size of the buffers uploads take now.
+func (s *Server) uploadBufSize() int {
+	if s.stats.uploads.Load() > uploadsBig {
+		return uploadBufSmall
+	}
+	return uploadBufBig
+}
+
+// getUploadBuf takes a buffer of the size uploads take now, once the
+// upload's budget has a token for it, waiting for the disk writer to free
+// one otherwise.
+func (s *Server) getUploadBuf(budget chan struct{}) *uploadBuf {
+	<-budget
+	pool := &s.upBufs.big
+	if s.uploadBufSize() == uploadBufSmall {
+		pool = &s.upBufs.small
+	}
+	u := pool.Get().(*uploadBuf)
+	u.refs.Store(1) // the reader's own reference
+	u.budget = budget
+	return u
+}
+
+// newUploadBudget returns a budget of uploadBufs tokens.
+func newUploadBudget() chan struct{} {
+	b := make(chan struct{}, uploadBufs)
+	for range uploadBufs {
+		b <- struct{}{}
+	}
+	return b
+}
+
+// fileChunk is one piece of a received file on its way to the disk.
+type fileChunk struct {
+	buf  *uploadBuf
+	file *MultipartFile
+	data []byte
+}
+
+// chunkQueue holds the chunks a FileWriter has not reported done yet: the
+// reader pushes, the writer's done callbacks pop, in order (FileWriter
+// promises that order). Its slice is reused, so a chunk costs no
+// allocation.
+type chunkQueue struct {
+	mu   sync.Mutex
+	q    []fileChunk
+	head int
+}
+
+func (c *chunkQueue) push(ch fileChunk) {
+	c.mu.Lock()
+	if c.head == len(c.q) {
+		c.q, c.head = c.q[:0], 0
+	}
+	c.q = append(c.q, ch)
+	c.mu.Unlock()
+}
+
+func (c *chunkQueue) pop() fileChunk {
+	c.mu.Lock()
+	ch := c.q[c.head]
+	c.q[c.head] = fileChunk{} // the buffer goes back to the pool: no reference left here
+	c.head++
+	c.mu.Unlock()
+	return ch
+}
