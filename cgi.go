@@ -63,7 +63,7 @@ type CGI struct {
 
 	rc       requestContext // Context (cgi_context.go)
 	timerAt  time.Duration  // StartTimer's time, as an offset from from
-	attached []attachment
+	attached *[]attachment  // Attach's, nil for most requests
 	async    asyncState
 }
 

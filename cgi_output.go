@@ -18,13 +18,37 @@ import (
 // only then is it known whether a Content-Length can be given.
 type responseHead struct {
 	status     int
-	reason     string
 	header     http.Header
 	ct         *cachedType // header is ct.h, shared (headercache.go)
-	cookies    []string
+	extra      *headExtra  // nil until a reason phrase or a cookie is set
 	sent       bool
 	userLength bool // the application set Content-Length itself
 	abort      bool // cut the response: a panic after the head went out
+}
+
+// headExtra is what few responses set, kept out of the request object
+// (every byte of which is paid on every request: see bufferConfig).
+type headExtra struct {
+	reason  string
+	cookies []string
+}
+
+// setStatus sets the status and its reason phrase ("" for the standard one).
+func (r *responseHead) setStatus(code int, reason string) {
+	r.status = code
+	switch {
+	case reason != "":
+		r.more().reason = reason
+	case r.extra != nil:
+		r.extra.reason = ""
+	}
+}
+
+func (r *responseHead) more() *headExtra {
+	if r.extra == nil {
+		r.extra = new(headExtra)
+	}
+	return r.extra
 }
 
 // Header sets the response status and headers, the original's header().
@@ -60,7 +84,7 @@ func (q *CGI) Header(h http.Header) {
 		}
 		switch {
 		case strings.EqualFold(k, "Status"):
-			r.status, r.reason = parseStatus(vs[0])
+			r.setStatus(parseStatus(vs[0]))
 		case strings.EqualFold(k, "Content-Length"):
 			r.userLength = true
 			fallthrough
@@ -75,7 +99,7 @@ func (q *CGI) SetStatus(code int) {
 	q.out.mu.Lock()
 	defer q.out.mu.Unlock()
 	if !q.resp.sent {
-		q.resp.status, q.resp.reason = code, ""
+		q.resp.setStatus(code, "")
 	}
 }
 
@@ -108,7 +132,8 @@ func (q *CGI) SetCookies(values map[string]string, lifetime time.Duration) error
 	if q.resp.sent {
 		return fmt.Errorf("httpev: SetCookies after the response head was sent")
 	}
-	q.resp.cookies = append(q.resp.cookies, lines...)
+	x := q.resp.more()
+	x.cookies = append(x.cookies, lines...)
 	return nil
 }
 
@@ -158,14 +183,21 @@ type attachment struct {
 func (q *CGI) Attach(w *io.Writer) {
 	lock := q.srv.attachLock(w)
 	lock.Lock()
-	q.attached = append(q.attached, attachment{ptr: w, old: *w, lock: lock})
+	if q.attached == nil {
+		q.attached = new([]attachment)
+	}
+	*q.attached = append(*q.attached, attachment{ptr: w, old: *w, lock: lock})
 	*w = q
 }
 
 // detachAll restores attached variables, newest first.
 func (q *CGI) detachAll() {
-	for i := len(q.attached) - 1; i >= 0; i-- {
-		a := q.attached[i]
+	if q.attached == nil {
+		return
+	}
+	l := *q.attached
+	for i := len(l) - 1; i >= 0; i-- {
+		a := l[i]
 		*a.ptr = a.old
 		a.lock.Unlock()
 	}

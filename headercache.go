@@ -21,6 +21,9 @@ const maxCachedTypes = 64
 type headerCache struct {
 	m sync.Map // string → *cachedType
 	n atomic.Int32
+	// last is the entry found last: most servers send one or two content
+	// types, and a string comparison is cheaper than the map's hashing.
+	last atomic.Pointer[cachedType]
 }
 
 // cachedType is one shared Content-Type-only header and its line as
@@ -28,6 +31,7 @@ type headerCache struct {
 // iterating the map (a map iteration draws a random number and hashes:
 // about a tenth of a small pipelined response's head).
 type cachedType struct {
+	v    string
 	h    http.Header
 	line []byte // "Content-Type: v\r\n"; empty for "" (no Content-Type at all)
 }
@@ -35,14 +39,18 @@ type cachedType struct {
 // contentType returns the shared header for v, or false when the cache
 // is full.
 func (hc *headerCache) contentType(v string) (*cachedType, bool) {
+	if ct := hc.last.Load(); ct != nil && ct.v == v {
+		return ct, true
+	}
 	if ct, ok := hc.m.Load(v); ok {
+		hc.last.Store(ct.(*cachedType))
 		return ct.(*cachedType), true
 	}
 	if hc.n.Add(1) > maxCachedTypes {
 		hc.n.Add(-1)
 		return nil, false
 	}
-	ct := &cachedType{h: http.Header{"Content-Type": {v}}, line: []byte{}}
+	ct := &cachedType{v: v, h: http.Header{"Content-Type": {v}}, line: []byte{}}
 	if v != "" {
 		ct.line = appendHeaderLine(nil, "Content-Type", v)
 	}

@@ -156,8 +156,8 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	}
 	dst = strconv.AppendInt(dst, int64(r.status), 10)
 	dst = append(dst, ' ')
-	if r.reason != "" {
-		dst = append(dst, r.reason...)
+	if r.extra != nil && r.extra.reason != "" {
+		dst = append(dst, r.extra.reason...)
 	} else if t := http.StatusText(r.status); t != "" {
 		dst = append(dst, t...)
 	} else {
@@ -223,7 +223,11 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	if !haveType && bodyAllowed(r.status) {
 		dst = append(dst, "Content-Type: text/html\r\n"...)
 	}
-	for _, ck := range r.cookies {
+	var cookies []string
+	if r.extra != nil {
+		cookies = r.extra.cookies
+	}
+	for _, ck := range cookies {
 		dst = appendHeaderLine(dst, "Set-Cookie", ck)
 	}
 	switch q.frame {

@@ -80,7 +80,7 @@ func (q *CGI) headerOwned(status int, h http.Header) {
 	if r.sent {
 		return
 	}
-	r.status, r.reason = status, ""
+	r.setStatus(status, "")
 	r.header, r.ct, r.userLength = h, nil, userLength
 }
 
