@@ -161,8 +161,11 @@ func (c *conn) watchClient(gone func(), over *atomic.Bool) {
 // pollWatch is watchClient's poller side; false when the caller must
 // watch with a read.
 func (c *conn) pollWatch(gone func(), over *atomic.Bool) bool {
-	if !c.srv.ev.p.Started() {
-		return false // never for NoIdlePark, TLS, in-memory connections
+	if !c.srv.ev.p.Started() && (!c.canPark() || !c.srv.ev.p.Start()) {
+		// Never for NoIdlePark, TLS, in-memory connections. Otherwise the
+		// poller starts here if no connection has parked yet (a
+		// Threading-off server under steady load never idles).
+		return false
 	}
 	if cr := &c.cr; cr.buffered() > 0 || cr.bgHave || cr.err != nil {
 		// A pipelined request is here already (its client's end of stream
