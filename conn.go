@@ -516,9 +516,12 @@ func (c *conn) serveRequest(q *CGI) bool {
 		c.l.exec.sync(func() { f(q, ip) })
 	}
 	var err error
-	if c.l.opts.Threading {
+	switch {
+	case c.l.opts.Threading:
 		err = c.runHere(q)
-	} else {
+	case c.l.exec.serial.hold():
+		err = c.runHeld(q)
+	default:
 		c.l.exec.async(q.run)
 		err = c.pump(q)
 	}
@@ -555,6 +558,37 @@ func (c *conn) runHere(q *CGI) error {
 	}
 	started := !q.out.pumpArmed.Swap(false)
 	if started {
+		if done {
+			q.out.finish()
+		}
+		return <-c.pumpDone
+	}
+	if !done {
+		return c.pump(q) // kept: wait for the output's signals
+	}
+	return c.sendFinished(q)
+}
+
+// runHeld runs a Threading-off callback on the connection goroutine while
+// it holds the server's loop (loop.hold), then goes on as runHere: one at
+// a time with every other callback, as on the loop goroutine, but without
+// handing the request to that goroutine and the response back. Async
+// functions run after the loop is released, as they would on this
+// goroutine after the loop ran the callback.
+func (c *conn) runHeld(q *CGI) error {
+	if c.pumpDone == nil {
+		c.initPump()
+	}
+	q.out.pumpArmed.Store(true)
+	done := q.call()
+	c.l.exec.serial.release()
+	if !done {
+		if fns := q.takeAsync(); fns != nil {
+			q.runAsync(fns)
+			done = true
+		}
+	}
+	if !q.out.pumpArmed.Swap(false) { // a flush started a pump meanwhile
 		if done {
 			q.out.finish()
 		}

@@ -25,8 +25,11 @@ type loop struct {
 	spare   []func()
 	wake    chan struct{}
 	stopped bool
-	done    chan struct{}
-	log     *slog.Logger
+	// busy: a goroutine runs the loop's functions, the loop's own or a
+	// connection's that holds the loop (hold); guarded by mu.
+	busy bool
+	done chan struct{}
+	log  *slog.Logger
 }
 
 func newLoop(log *slog.Logger) *loop {
@@ -51,14 +54,51 @@ func (l *loop) submit(f func()) bool {
 	return true
 }
 
+// hold gives the loop to the calling goroutine when it is idle and nothing
+// waits in its queue: what the caller runs until release then runs one at
+// a time with everything else on the loop, and after what was submitted
+// before, as if the loop ran it. A connection runs its request callback so
+// (conn.runHeld), without the two goroutine switches of handing it to the
+// loop goroutine and back. It reports false when the loop is busy, has
+// work queued or has stopped: then the caller submits instead.
+func (l *loop) hold() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy || l.stopped || len(l.queue) > 0 {
+		return false
+	}
+	l.busy = true
+	return true
+}
+
+// release ends a hold, waking the loop goroutine for what was submitted
+// meanwhile (or to stop).
+func (l *loop) release() {
+	l.mu.Lock()
+	l.busy = false
+	wake := len(l.queue) > 0 || l.stopped
+	l.mu.Unlock()
+	if wake {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 func (l *loop) run() {
 	defer close(l.done)
 	for range l.wake {
 		for {
 			l.mu.Lock()
+			if l.busy {
+				l.mu.Unlock()
+				break // held: release wakes the loop
+			}
 			batch := l.queue
 			l.queue, l.spare = l.spare[:0], nil
 			stopped := l.stopped
+			l.busy = len(batch) > 0
 			l.mu.Unlock()
 			if len(batch) == 0 {
 				if stopped {
@@ -70,7 +110,9 @@ func (l *loop) run() {
 				callSafely(l.log, f)
 				batch[i] = nil
 			}
-			l.spare = batch
+			l.mu.Lock()
+			l.spare, l.busy = batch, false
+			l.mu.Unlock()
 		}
 	}
 }
