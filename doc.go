@@ -60,7 +60,10 @@
 //
 // With ListenOptions.Threading off (the default) every callback of the
 // server — request callbacks, multipart callbacks, completion callbacks —
-// runs on one loop goroutine, one at a time. Callbacks must then not block:
+// runs on one loop goroutine, one at a time (a request callback that finds
+// the loop idle runs on its connection's goroutine holding the loop: the
+// same exclusion and order without two switches of goroutine). Callbacks
+// must then not block:
 // output is buffered and sent by the connection's own goroutine, and
 // blocking calls have callback forms (FlushWait, SaveAsync, OpenAsync).
 // With Threading on callbacks of different requests run concurrently, each

@@ -133,7 +133,9 @@ type ListenOptions struct {
 	// Threading runs request callbacks concurrently with other
 	// connections' callbacks. Off (the default, as in the original) every
 	// callback of the server runs on one loop goroutine, one at a time, so
-	// ported code needs no locks.
+	// ported code needs no locks (a request callback that finds the loop
+	// idle runs on its connection's goroutine while it holds the loop: the
+	// same exclusion and order, without handing the request over).
 	//
 	// Where a Threading-on callback runs: on its connection's goroutine;
 	// on Linux, for a plain TCP connection, on the server's poller
