@@ -82,9 +82,12 @@ func (c *conn) readForm(q *CGI) (int, error) {
 	if err != nil {
 		return 413, fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
-	q.mu.Lock()
-	q.post = append(q.post, post...)
-	q.mu.Unlock()
+	if len(post) > 0 {
+		q.mu.Lock()
+		in := q.inputLocked()
+		in.post = append(in.post, post...)
+		q.mu.Unlock()
+	}
 	return 0, nil
 }
 

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/sourcegraph/conc/panics"
-
-	"github.com/httpev/httpev/internal/form"
 )
 
 // CGI is one received request and its response, the Go form of
@@ -35,10 +33,8 @@ type CGI struct {
 	// collector runs under load (640 to 448 bytes took about a fifth off
 	// the server's CPU per pipelined request, bench/README).
 
-	mu       sync.Mutex // lazily parsed input
-	in       *cgiInput  // guarded by mu: decoded query and cookies, nil until there are some
-	post     []form.Pair
-	files    []*MultipartFile
+	mu       sync.Mutex  // lazily parsed input
+	in       *cgiInput   // guarded by mu: decoded query, form, cookies and files; nil until there are some
 	hasFiles atomic.Bool // set once files has one, after it is appended
 
 	parsedGet    bool // guarded by mu
@@ -242,7 +238,7 @@ func (q *CGI) removeFiles() {
 		return // most requests: no turn of q.mu
 	}
 	q.mu.Lock()
-	files := q.files
+	files := q.in.fileList()
 	q.mu.Unlock()
 	for _, f := range files {
 		f.discard()

@@ -260,7 +260,7 @@ func (q *CGI) Get(name string) []string {
 func (q *CGI) Post(name string) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return values(q.post, name)
+	return values(q.in.posted(), name)
 }
 
 // Param returns the first value of a parameter, the query string first,
@@ -269,7 +269,7 @@ func (q *CGI) Param(name string) string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.parseGetLocked()
-	for _, src := range [2][]form.Pair{q.in.query(), q.post} {
+	for _, src := range [2][]form.Pair{q.in.query(), q.in.posted()} {
 		for _, p := range src {
 			if p.Name == name {
 				return p.Value
@@ -285,7 +285,7 @@ func (q *CGI) Params(name string) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.parseGetLocked()
-	return append(values(q.in.query(), name), values(q.post, name)...)
+	return append(values(q.in.query(), name), values(q.in.posted(), name)...)
 }
 
 // ParamNames returns the names of all parameters, query string first, each
@@ -296,7 +296,7 @@ func (q *CGI) ParamNames() []string {
 	q.parseGetLocked()
 	var names []string
 	seen := map[string]bool{}
-	for _, src := range [2][]form.Pair{q.in.query(), q.post} {
+	for _, src := range [2][]form.Pair{q.in.query(), q.in.posted()} {
 		for _, p := range src {
 			if !seen[p.Name] {
 				seen[p.Name] = true
@@ -351,7 +351,7 @@ func (q *CGI) File(name string) []*MultipartFile {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var out []*MultipartFile
-	for _, f := range q.files {
+	for _, f := range q.in.fileList() {
 		if f.field == name {
 			out = append(out, f)
 		}
@@ -363,7 +363,7 @@ func (q *CGI) File(name string) []*MultipartFile {
 func (q *CGI) Files() []*MultipartFile {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return append([]*MultipartFile(nil), q.files...)
+	return append([]*MultipartFile(nil), q.in.fileList()...)
 }
 
 func (q *CGI) parseGetLocked() {
@@ -379,12 +379,15 @@ func (q *CGI) parseGetLocked() {
 	in.get, _ = q.srv.queryDec.ParseQuery(in.get, q.cn.req.RawQuery)
 }
 
-// cgiInput holds the decoded query string and cookies, allocated only for
-// a request that has either: most small requests have neither, and every
-// byte of the request object is paid on every request (see bufferConfig).
+// cgiInput holds the decoded query string, form fields, cookies and
+// received files, allocated only for a request that has one of them: most
+// small requests have none, and every byte of the request object is paid
+// on every request (see bufferConfig).
 type cgiInput struct {
 	get     []form.Pair
+	post    []form.Pair
 	cookies []form.Pair
+	files   []*MultipartFile
 }
 
 // inputLocked returns q's decoded input, allocating it (q.mu held).
@@ -401,6 +404,22 @@ func (in *cgiInput) query() []form.Pair {
 		return nil
 	}
 	return in.get
+}
+
+// posted returns the decoded form fields; in may be nil.
+func (in *cgiInput) posted() []form.Pair {
+	if in == nil {
+		return nil
+	}
+	return in.post
+}
+
+// fileList returns the received files; in may be nil.
+func (in *cgiInput) fileList() []*MultipartFile {
+	if in == nil {
+		return nil
+	}
+	return in.files
 }
 
 // cookieList returns the decoded cookies; in may be nil.

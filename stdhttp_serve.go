@@ -244,7 +244,7 @@ func formValues(c *CGI) (form, post url.Values) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.parseGetLocked()
-	for _, p := range c.post {
+	for _, p := range c.in.posted() {
 		post[p.Name] = append(post[p.Name], p.Value)
 		form[p.Name] = append(form[p.Name], p.Value)
 	}

@@ -217,7 +217,8 @@ func (u *upload) PartBegin(p *multipart.Part) error {
 	u.file, u.fw = f, fw
 	u.c.srv.fileArrives(f)
 	u.q.mu.Lock()
-	u.q.files = append(u.q.files, f)
+	in := u.q.inputLocked()
+	in.files = append(in.files, f)
 	u.q.mu.Unlock()
 	u.q.hasFiles.Store(true)
 	if cb := u.c.l.opts.OnFileOpen; cb != nil {
@@ -289,7 +290,8 @@ func (u *upload) PartEnd(p *multipart.Part) error {
 	if !p.IsFile {
 		name, value := u.c.srv.fieldDec.Text([]byte(p.Name)), u.c.srv.fieldDec.Text(u.field)
 		u.q.mu.Lock()
-		u.q.post = append(u.q.post, form.Pair{Name: name, Value: value})
+		in := u.q.inputLocked()
+		in.post = append(in.post, form.Pair{Name: name, Value: value})
 		u.q.mu.Unlock()
 		return nil
 	}

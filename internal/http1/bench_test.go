@@ -85,3 +85,21 @@ func BenchmarkChunked(b *testing.B) {
 		})
 	}
 }
+
+// plaintextGET is what wrk sends for TechEmpower's plaintext test: the
+// smallest real head, where fixed costs per request show.
+const plaintextGET = "GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+
+func BenchmarkParsePlaintext(b *testing.B) {
+	buf := []byte(plaintextGET)
+	var r Request
+	lim := Limits{MaxURL: DefaultMaxURL, MaxHeaderName: DefaultMaxHeaderName, MaxHeaderValue: DefaultMaxHeaderValue,
+		MaxHeaders: DefaultMaxHeaders, MaxHeaderBytes: DefaultMaxHeaderBytes}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		if _, err := r.Parse(buf, &lim); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
