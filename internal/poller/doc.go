@@ -38,7 +38,8 @@
 //
 // # Locking
 //
-// Poller.mu guards the set, the idle list and every Entry field; each
+// Poller.mu guards the set, the idle list and every Entry field (but
+// gone, a client watch's callback, which Unwatch clears without it); each
 // epoll_ctl happens under it, and an entry's descriptor leaves the set
 // (Forget, Lost, Drain) before the connection closes it, so an event is
 // never applied to a descriptor number that was closed and reused: the

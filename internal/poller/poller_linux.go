@@ -50,7 +50,10 @@ type Entry struct {
 	listed     bool      // guarded by Poller.mu: idle, waiting for input, owned by the poller
 	resident   bool      // guarded by Poller.mu: registered level-triggered from request to request
 	watch      bool      // guarded by Poller.mu: registered for the client watch (watch_linux.go)
-	gone       func()    // guarded by Poller.mu: the armed watch's callback; nil when none
+	// gone is the armed watch's callback, nil when none: set under
+	// Poller.mu, taken (Swap) by the runner under it, cleared by Unwatch
+	// without it, so a request's end costs no turn of the poller's mutex.
+	gone atomic.Pointer[func()]
 }
 
 // Init ties e to its connection; call it once before e is used.
@@ -200,7 +203,8 @@ func (p *Poller) Reside(e *Entry, fd int, deadline time.Time, keep func() bool) 
 func (p *Poller) registerLocked(e *Entry, fd int, oneshot bool) bool {
 	p.gen++
 	if e.watch && p.registeredLocked(e, fd) {
-		e.watch, e.gone = false, nil
+		e.watch = false
+		e.gone.Store(nil)
 		if err := p.ep.modify(fd, waitEvents(oneshot), p.gen); err == nil {
 			e.gen = p.gen
 			return true
@@ -234,7 +238,8 @@ func (p *Poller) deregisterLocked(e *Entry) {
 		}
 		p.byFD[e.fd] = nil
 	}
-	e.resident, e.watch, e.gone = false, false, nil
+	e.resident, e.watch = false, false
+	e.gone.Store(nil)
 }
 
 // insertLocked links e into the idle list. Connections go idle roughly in

@@ -48,7 +48,8 @@ func (p *Poller) Watch(e *Entry, fd int, gone func()) bool {
 		p.noteLocked(e, fd)
 	}
 	e.resident = false
-	e.watch, e.gone = true, gone
+	e.watch = true
+	e.gone.Store(&gone)
 	p.watches.Add(1)
 	return true
 }
@@ -56,11 +57,14 @@ func (p *Poller) Watch(e *Entry, fd int, gone func()) bool {
 // Unwatch stops watching e for the client leaving (its request ended).
 // With drop the descriptor leaves the set (one of Go's, which the poller
 // must not hold when Go closes it); without, it stays, disarmed, for the
-// connection's next wait there.
+// connection's next wait there, and the poller's mutex is not taken.
 func (p *Poller) Unwatch(e *Entry, drop bool) {
+	e.gone.Store(nil)
+	if !drop {
+		return
+	}
 	p.mu.Lock()
-	e.gone = nil
-	if drop && e.watch {
+	if e.watch {
 		p.deregisterLocked(e)
 	}
 	p.mu.Unlock()
@@ -85,7 +89,7 @@ func (p *Poller) watchEventLocked(ev *event) (gone func(), was bool) {
 	if e == nil || e.gen != uint32(ev.Pad) || !e.watch {
 		return nil, false
 	}
-	if e.gone == nil {
+	if e.gone.Load() == nil {
 		return nil, true // the request ended: the next wait re-registers
 	}
 	var b [1]byte
@@ -97,14 +101,15 @@ func (p *Poller) watchEventLocked(ev *event) (gone func(), was bool) {
 		}
 		return e.takeGone(), true
 	case err == nil && n > 0:
-		e.gone = nil // more input: no longer watched, as a background read stops
+		e.gone.Store(nil) // more input: no longer watched, as a background read stops
 		return nil, true
 	}
 	return e.takeGone(), true // end of stream, or an error
 }
 
 func (e *Entry) takeGone() func() {
-	g := e.gone
-	e.gone = nil
-	return g
+	if g := e.gone.Swap(nil); g != nil {
+		return *g
+	}
+	return nil
 }
