@@ -156,7 +156,7 @@ type Tuning struct {
 	// Tick is the watcher's period (rule 2). Default 1 ms.
 	Tick time.Duration
 	// Slow is how long a request may take on the poller before it counts
-	// as slow (rule 1). Default 50 µs.
+	// as slow (rule 1). Default 20 µs.
 	Slow time.Duration
 	// SlowPercent is the share of slow requests, in percent of the moving
 	// average, past which a listener backs off (rule 1). Default 25.
@@ -185,7 +185,7 @@ func DefaultTuning() Tuning {
 		Grace:          100 * time.Millisecond,
 		Batch:          128,
 		Tick:           defaultTick,
-		Slow:           50 * time.Microsecond,
+		Slow:           20 * time.Microsecond,
 		SlowPercent:    25,
 		Backoff:        time.Second,
 		MaxBackoff:     time.Minute,
