@@ -25,20 +25,29 @@ import (
 //     connection at a time, so a callback that waits, even briefly,
 //     serialises every resident connection behind it.
 //
-//     Why a share of requests over 50 µs, and not the average time: the
+//     Why a share of requests over 20 µs, and not the average time: the
 //     earlier rule (back off when the average passed 200 µs, restart from
 //     zero) never backed off on /db: a pgx query over a Unix socket takes
 //     about 30-40 µs, so 146,519 of about 150k requests in 5 s were
 //     served on the runner one query at a time: 28.5k req/s against 50k
 //     with NoIdlePark and 56k for fasthttp (bench/run --tfb /db, the
-//     same run). A small callback (GET, json) takes 3-8 µs on the runner:
-//     50 µs is several times that and below any wait on another process.
+//     same run). A small callback (GET, json) takes 3-8 µs on the runner.
+//     Slow was 50 µs first: too close to that query, /db then stayed on
+//     the runner in some runs (quiet machine, same run, wrk -c50 4-5 s:
+//     /db 51.8k / 38.9k / 38.4k / 29.4k req/s at 50 µs, 48.8k / 50.7k at
+//     30 µs, 48.4k / 48.9k at 20 µs, NoIdlePark 52.1k / 52.1k; keep-alive
+//     GET 171k / 202k at 50 µs, 191k / 213k at 20 µs; json 190k / 195k
+//     and 197k / 194k). 20 µs is a few times a small callback and below a
+//     round trip to another process; a callback that computes for longer
+//     is better off on a goroutine of its own too, where it runs in
+//     parallel with the others.
 //     A share rather than an average so that the odd request slowed by a
 //     busy machine (the runner's thread descheduled for milliseconds)
 //     weighs one request, not its milliseconds. 25% and 1/64 against
 //     their neighbours, as counts (5 s of wrk -c50 each, 2026-12-06, both
 //     cores loaded by other test runs, so a busy machine; builds made with
-//     buildTuning, tuneflag_linux.go): back-offs on keep-alive GET / json,
+//     buildTuning, tuneflag_linux.go; Slow was 50 µs then): back-offs on
+//     keep-alive GET / json,
 //     and requests served on the runner on /db / /sleep:
 //
 //       SlowPercent 10:  GET 3, json 3 back-offs; /db 59, /sleep 26
