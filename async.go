@@ -22,8 +22,7 @@ import (
 //
 // with a request that cannot be left open by a forgotten Close or a panic,
 // and costs no goroutine start and no stack growth per request: the
-// connection's goroutine has already grown its stack (with Threading off,
-// bench/README: db and queries CPU per request).
+// connection's goroutine has already grown its stack (BenchmarkServeWait).
 //
 // Several calls made by the callback run in order; the request finishes
 // when the last returns. Called after the callback returned (from another
@@ -64,22 +63,20 @@ type asyncState struct {
 	ready atomic.Bool
 }
 
-// endCallback closes Async's registration when the callback returns and
-// reports whether functions wait to run (takeAsync).
-func (q *CGI) endCallback() bool {
+// endCallback closes Async's registration when the callback returns;
+// the functions registered by then wait for takeAsync.
+func (q *CGI) endCallback() {
 	a := &q.async
 	a.closed.Store(true)
 	if !a.used.Load() {
-		return false
+		return
 	}
 	q.mu.Lock()
 	n := len(a.fns)
 	q.mu.Unlock()
-	if n == 0 {
-		return false
+	if n > 0 {
+		a.ready.Store(true)
 	}
-	a.ready.Store(true)
-	return true
 }
 
 // add registers fn to run after the callback; q.mu is held.
@@ -103,17 +100,15 @@ func (q *CGI) takeAsync() []func() {
 func (q *CGI) runAsync(fns []func()) {
 	for _, fn := range fns {
 		if r := callRecovering(fn); r != nil {
-			q.panicked.Store(true)
-			q.srv.log.Error("httpev: Async function panicked", "panic", r.Value,
-				"uri", string(q.cn.req.Target), "stack", string(r.Stack))
-			q.internalError()
+			q.panicAnswer("Async function", r)
 			return
 		}
 	}
 }
 
-// callRecovering runs fn and returns its panic, if any, as callCallback
-// does: a plain deferred recover keeps the usual path free of allocations.
+// callRecovering runs fn (a request callback, an Async function) and
+// returns its panic, if any, as conc's panics.Recovered (value and stack).
+// A plain deferred recover keeps the no-panic path free of allocations.
 func callRecovering(fn func()) (rec *panics.Recovered) {
 	defer func() {
 		if v := recover(); v != nil {

@@ -119,6 +119,7 @@ func TestAsyncPanic(t *testing.T) {
 			io.WriteString(conn, asyncGet("/")+asyncGet("/next"))
 			resp, _ := readResponse(t, br, "GET")
 			assert.Equal(t, 500, resp.StatusCode)
+			assert.True(t, resp.Close, "the 500 says Connection: close")
 			expectClosed(t, br)
 			assert.EqualValues(t, 1, ran.Load(), "nothing after the 500")
 			assert.EqualValues(t, 1, srv.Stats().Dropped.Panic)

@@ -101,27 +101,25 @@ func (q *CGI) call() bool {
 	q.endCallback()
 	q.detachAll()
 	if r != nil {
-		q.panicked.Store(true)
-		q.srv.log.Error("httpev: request callback panicked", "panic", r.Value,
-			"uri", string(q.cn.req.Target), "stack", string(r.Stack))
-		q.internalError()
+		q.panicAnswer("request callback", r)
 		return true
 	}
 	return !q.kept.Load()
 }
 
-// callCallback runs the request callback and returns its panic, if any,
-// as conc's panics.Recovered (value and stack). A plain deferred recover
-// keeps the no-panic path free of allocations.
-func (q *CGI) callCallback() (rec *panics.Recovered) {
-	defer func() {
-		if v := recover(); v != nil {
-			r := panics.NewRecovered(1, v)
-			rec = &r
-		}
-	}()
-	q.l.callback(q)
-	return nil
+// panicAnswer ends a request whose application code (what) panicked with
+// r: logged with its stack, counted (Stats.Dropped.Panic), answered 500 or
+// cut once its head is out.
+func (q *CGI) panicAnswer(what string, r *panics.Recovered) {
+	q.panicked.Store(true)
+	q.srv.log.Error("httpev: "+what+" panicked", "panic", r.Value,
+		"uri", string(q.cn.req.Target), "stack", string(r.Stack))
+	q.internalError()
+}
+
+// callCallback runs the request callback and returns its panic, if any.
+func (q *CGI) callCallback() *panics.Recovered {
+	return callRecovering(func() { q.l.callback(q) })
 }
 
 // Keep tells the server the request is not finished when the callback

@@ -549,15 +549,21 @@ func (c *conn) runHere(q *CGI) error {
 		defer e.sem.Release(1)
 	}
 	q.out.pumpArmed.Store(true)
-	done := q.call()
+	return c.afterCallHere(q, q.call())
+}
+
+// afterCallHere finishes a callback run on the connection goroutine
+// (runHere, runHeld), done telling whether its response is complete: the
+// request's Async functions run here, then the response is sent, by the
+// pump a flush started meanwhile or by this goroutine.
+func (c *conn) afterCallHere(q *CGI, done bool) error {
 	if !done {
 		if fns := q.takeAsync(); fns != nil {
 			q.runAsync(fns)
 			done = true
 		}
 	}
-	started := !q.out.pumpArmed.Swap(false)
-	if started {
+	if !q.out.pumpArmed.Swap(false) { // a flush started a pump meanwhile
 		if done {
 			q.out.finish()
 		}
@@ -582,22 +588,7 @@ func (c *conn) runHeld(q *CGI) error {
 	q.out.pumpArmed.Store(true)
 	done := q.call()
 	c.l.exec.serial.release()
-	if !done {
-		if fns := q.takeAsync(); fns != nil {
-			q.runAsync(fns)
-			done = true
-		}
-	}
-	if !q.out.pumpArmed.Swap(false) { // a flush started a pump meanwhile
-		if done {
-			q.out.finish()
-		}
-		return <-c.pumpDone
-	}
-	if !done {
-		return c.pump(q) // kept: wait for the output's signals
-	}
-	return c.sendFinished(q)
+	return c.afterCallHere(q, done)
 }
 
 // sendFinished ends q's response and sends what is left of it, on the

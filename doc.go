@@ -65,7 +65,9 @@
 // same exclusion and order without two switches of goroutine). Callbacks
 // must then not block:
 // output is buffered and sent by the connection's own goroutine, and
-// blocking calls have callback forms (FlushWait, SaveAsync, OpenAsync).
+// blocking calls have callback forms (FlushWait, SaveAsync, OpenAsync);
+// a callback that must wait (a database query) hands the wait to
+// CGI.Async, which runs it off the loop once the callback has returned.
 // With Threading on callbacks of different requests run concurrently, each
 // on the goroutine that serves its connection, which has nothing else to do
 // while its request is answered (output the callback flushes while still
