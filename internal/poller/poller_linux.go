@@ -37,6 +37,7 @@ type Poller struct {
 	inline        atomic.Uint64
 	handoffs      atomic.Uint64
 	watches       atomic.Uint64
+	rearms        atomic.Uint64
 }
 
 // Entry is one connection's place in the poller. A connection embeds one
@@ -50,6 +51,7 @@ type Entry struct {
 	listed     bool      // guarded by Poller.mu: idle, waiting for input, owned by the poller
 	resident   bool      // guarded by Poller.mu: registered level-triggered from request to request
 	watch      bool      // guarded by Poller.mu: registered for the client watch (watch_linux.go)
+	armed      bool      // guarded by Poller.mu: that watch registration has not reported yet (one-shot)
 	// gone is the armed watch's callback, nil when none: set under
 	// Poller.mu, taken (Swap) by the runner under it, cleared by Unwatch
 	// without it, so a request's end costs no turn of the poller's mutex.
@@ -97,6 +99,7 @@ type Counts struct {
 	Inline        uint64 // connections served on a runner so far
 	Handoffs      uint64 // runners replaced so far
 	Watches       uint64 // client watches registered so far (Watch)
+	Rearms        uint64 // client watches that changed the registration (EPOLL_CTL_MOD) so far
 }
 
 // Init sets the tuning (zero fields: defaults) and where failures are
@@ -203,7 +206,7 @@ func (p *Poller) Reside(e *Entry, fd int, deadline time.Time, keep func() bool) 
 func (p *Poller) registerLocked(e *Entry, fd int, oneshot bool) bool {
 	p.gen++
 	if e.watch && p.registeredLocked(e, fd) {
-		e.watch = false
+		e.watch, e.armed = false, false
 		e.gone.Store(nil)
 		if err := p.ep.modify(fd, waitEvents(oneshot), p.gen); err == nil {
 			e.gen = p.gen
@@ -238,7 +241,7 @@ func (p *Poller) deregisterLocked(e *Entry) {
 		}
 		p.byFD[e.fd] = nil
 	}
-	e.resident, e.watch = false, false
+	e.resident, e.watch, e.armed = false, false, false
 	e.gone.Store(nil)
 }
 
@@ -512,7 +515,7 @@ func (p *Poller) Forget(e *Entry) {
 
 // Counts returns the counters and how many connections are in the set.
 func (p *Poller) Counts() Counts {
-	c := Counts{Registrations: p.registrations.Load(), Inline: p.inline.Load(), Handoffs: p.handoffs.Load(), Watches: p.watches.Load()}
+	c := Counts{Registrations: p.registrations.Load(), Inline: p.inline.Load(), Handoffs: p.handoffs.Load(), Watches: p.watches.Load(), Rearms: p.rearms.Load()}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for e := p.head; e != nil; e = e.next {

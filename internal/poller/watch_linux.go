@@ -11,9 +11,17 @@ import (
 // dup, fcntl, getsockname, an epoll_ctl, and the way back) on every such
 // request. The registration is one-shot for EPOLLRDHUP (and the errors
 // and hang-ups epoll always reports), not EPOLLIN: a pipelined request is
-// no news. It stays registered when the request ends, disarmed, so that
-// the connection's next Reside or Park changes it (EPOLL_CTL_MOD) rather
-// than adding it again.
+// no news. It stays registered when the request ends, so that the
+// connection's next Reside or Park changes it (EPOLL_CTL_MOD) rather than
+// adding it again, and stays armed until it reports: a client that stays
+// reports nothing, so the next request's watch finds the registration
+// armed and costs no system call at all (Entry.armed). Only a report
+// (the client left between requests, or sent more and then half-closed)
+// disarms it; the next watch then re-arms it with EPOLL_CTL_MOD, and
+// since the report is level-triggered, a client already gone is
+// reported again at once. On /db (one query per request, connections
+// off the runner) that was one epoll_ctl per request (bench/README,
+// "Changes for issue 14").
 
 // watchEvents is what a watch registration reports.
 const watchEvents = syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
@@ -33,12 +41,15 @@ func (p *Poller) Watch(e *Entry, fd int, gone func()) bool {
 		return false
 	}
 	if p.registeredLocked(e, fd) {
-		p.gen++
-		if err := p.ep.modify(fd, watchEvents, p.gen); err != nil {
-			p.deregisterLocked(e)
-			return false
+		if !e.watch || !e.armed {
+			p.gen++
+			if err := p.ep.modify(fd, watchEvents, p.gen); err != nil {
+				p.deregisterLocked(e)
+				return false
+			}
+			e.gen = p.gen
+			p.rearms.Add(1)
 		}
-		e.gen = p.gen
 	} else {
 		p.gen++
 		if err := p.ep.addEvents(fd, watchEvents, p.gen); err != nil {
@@ -48,7 +59,7 @@ func (p *Poller) Watch(e *Entry, fd int, gone func()) bool {
 		p.noteLocked(e, fd)
 	}
 	e.resident = false
-	e.watch = true
+	e.watch, e.armed = true, true
 	e.gone.Store(&gone)
 	p.watches.Add(1)
 	return true
@@ -89,14 +100,16 @@ func (p *Poller) watchEventLocked(ev *event) (gone func(), was bool) {
 	if e == nil || e.gen != uint32(ev.Pad) || !e.watch {
 		return nil, false
 	}
+	e.armed = false // one-shot: it reported
 	if e.gone.Load() == nil {
-		return nil, true // the request ended: the next wait re-registers
+		return nil, true // the request ended: the next watch or wait re-arms
 	}
 	var b [1]byte
 	n, _, err := syscall.Recvfrom(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		if p.ep.modify(fd, watchEvents, e.gen) == nil {
+			e.armed = true
 			return nil, true // nothing yet after all: armed again
 		}
 		return e.takeGone(), true

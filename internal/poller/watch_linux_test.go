@@ -101,5 +101,47 @@ func TestWatch(t *testing.T) {
 		wait(t, gone, "gone")
 		p.Forget(&f.e)
 	})
-	assert.EqualValues(t, 5, p.Counts().Watches)
+
+	t.Run("armed across requests", func(t *testing.T) {
+		// A client that stays: the next request's watch finds the
+		// registration armed and changes nothing, and still reports.
+		f := newFake(t, p, &g)
+		a, b := socketPair(t)
+		defer syscall.Close(a)
+		gone := make(chan struct{}, 2)
+		before := p.Counts()
+		require.True(t, p.Watch(&f.e, a, func() { t.Error("the first request's watch reported") }))
+		p.Unwatch(&f.e, false)
+		require.True(t, p.Watch(&f.e, a, func() { gone <- struct{}{} }))
+		after := p.Counts()
+		assert.EqualValues(t, 1, after.Registrations-before.Registrations)
+		assert.EqualValues(t, 0, after.Rearms-before.Rearms, "an armed registration was changed")
+		require.NoError(t, syscall.Close(b))
+		wait(t, gone, "gone")
+		p.Forget(&f.e)
+	})
+
+	t.Run("gone between requests", func(t *testing.T) {
+		// The client leaves while no request is watched: the report
+		// disarms the registration, so the next watch re-arms it and
+		// hears at once that the client is gone.
+		f := newFake(t, p, &g)
+		a, b := socketPair(t)
+		defer syscall.Close(a)
+		gone := make(chan struct{}, 1)
+		require.True(t, p.Watch(&f.e, a, func() { t.Error("the first request's watch reported") }))
+		p.Unwatch(&f.e, false)
+		require.NoError(t, syscall.Close(b))
+		require.Eventually(t, func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return !f.e.armed
+		}, 5*time.Second, time.Millisecond, "the report was not taken")
+		before := p.Counts().Rearms
+		require.True(t, p.Watch(&f.e, a, func() { gone <- struct{}{} }))
+		assert.EqualValues(t, 1, p.Counts().Rearms-before)
+		wait(t, gone, "gone")
+		p.Forget(&f.e)
+	})
+	assert.EqualValues(t, 9, p.Counts().Watches)
 }
