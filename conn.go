@@ -56,7 +56,7 @@ type conn struct {
 
 	closing atomic.Bool // finish the current response, then close (shutdown)
 	linger  bool        // the client may still be sending: close gently (lingerClose)
-	idle    bool        // guarded by srv.mu: waiting for a request, none begun
+	idle    atomic.Bool // waiting for a request, none begun (Server.setIdle)
 	gaveUp  atomic.Bool // the application owns the socket now
 	probing atomic.Bool // TCP keep-alive probes turned on (keepalive.go)
 	cur     atomic.Pointer[CGI]
@@ -77,7 +77,8 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c.st = srv.stats.stripe()
 	c.cr.st = c.st
 	c.st.accepted.Add(1)
-	if l != nil && l.opts.Threading {
+	c.sig.cfg = &l.outCfg
+	if l.opts.Threading {
 		c.initPump()
 	}
 	return c
@@ -434,8 +435,7 @@ func (c *conn) headError(err error) {
 // preset, the connection closes after the response.
 func (c *conn) badRequest(f func(*CGI), status int, err error) {
 	q := newCGI(c)
-	q.dropErr = err
-	q.dropped.Store(true)
+	q.dropped.Store(&dropReason{err})
 	q.closeConn = true
 	c.linger = true
 	q.resp.status = status
@@ -558,8 +558,8 @@ func (c *conn) runHere(q *CGI) error {
 // pump a flush started meanwhile or by this goroutine.
 func (c *conn) afterCallHere(q *CGI, done bool) error {
 	if !done {
-		if fns := q.takeAsync(); fns != nil {
-			q.runAsync(fns)
+		if q.takeAsync() {
+			q.runAsync()
 			done = true
 		}
 	}
@@ -650,8 +650,8 @@ func (c *conn) pump(q *CGI) error {
 		// them, never a pump. Checked before every wait, since the
 		// callback's last flush and its end may share one wake-up.
 		if !c.l.opts.Threading {
-			if fns := q.takeAsync(); fns != nil {
-				return c.runAsyncHere(q, fns)
+			if q.takeAsync() {
+				return c.runAsyncHere(q)
 			}
 		}
 		if _, open := <-b.sig.wake; !open {

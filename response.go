@@ -32,7 +32,7 @@ const smallWrite = 4 << 10
 func (b *Buffer) takeIfDue() (data []byte, fin, ok bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !(b.finished || b.flushReq || len(b.data) >= b.cfg.threshold || b.err != nil) {
+	if !(b.finished || b.flushReq || len(b.data) >= b.sig.cfg.threshold || b.err != nil) {
 		return nil, false, false, nil
 	}
 	data, fin, _, err = b.takeLocked()
