@@ -225,9 +225,15 @@ func (b *Buffer) takeLocked() (data []byte, finished, flush bool, err error) {
 // flush waiters that are now satisfied.
 func (b *Buffer) written(data []byte, err error) {
 	b.mu.Lock()
+	ready, onErr := b.writtenLocked(data, err)
+	b.mu.Unlock()
+	b.fire(ready, onErr, err)
+}
+
+// writtenLocked is written's bookkeeping (b.mu held); it returns the flush
+// waiters and error callbacks to call, unlocked, with fire.
+func (b *Buffer) writtenLocked(data []byte, err error) (ready []flushWaiter, onErr []func(error)) {
 	b.spare = data[:0]
-	var ready []flushWaiter
-	var onErr []func(error)
 	w := b.waits // nil for most responses: no waiters, no error callbacks
 	if err != nil {
 		if b.err == nil {
@@ -256,7 +262,11 @@ func (b *Buffer) written(data []byte, err error) {
 			w.waiters = keep
 		}
 	}
-	b.mu.Unlock()
+	return ready, onErr
+}
+
+// fire calls what writtenLocked returned.
+func (b *Buffer) fire(ready []flushWaiter, onErr []func(error), err error) {
 	for _, w := range ready {
 		w.done(err)
 	}

@@ -42,6 +42,7 @@ type CGI struct {
 	continueSent bool
 	frame        framing // chosen when the head is sent
 	closeConn    bool    // set only by the connection goroutine or before pump
+	reclaimed    bool    // the connection goroutine's: wroteLast took the output buffers back
 
 	body   *bodyReader   // request body left on the socket, if any
 	resume chan struct{} // non-nil while Stop pauses the body

@@ -593,16 +593,30 @@ func (c *conn) runHeld(q *CGI) error {
 
 // sendFinished ends q's response and sends what is left of it, on the
 // goroutine that would otherwise be woken to pump it (runHere,
-// runAsyncHere): the signal would only wake it through the wake channel,
-// and marking the end and taking the output is one turn of the Buffer's
-// mutex.
+// runAsyncHere): the signal would only wake it through the wake channel.
+// Marking the end, taking the output and building the head are one turn
+// of the Buffer's mutex (sendRest), recording the write and taking the
+// output buffers back another (wroteLast).
 func (c *conn) sendFinished(q *CGI) error {
-	data, err := q.out.finishTake()
-	if err != nil {
+	if q.body != nil && !q.body.done() {
+		// The body is settled before the end goes out (sendPiece), but
+		// not for a response that failed: the end is taken first.
+		data, err := q.out.finishTake()
+		if err != nil {
+			return err
+		}
+		_, err = c.sendPiece(q, data, true)
 		return err
 	}
-	_, err = c.sendPiece(q, data, true)
-	return err
+	q.removeFiles() // before the end goes out (sendPiece)
+	data, err := c.sendRest(q)
+	if err != nil {
+		q.out.written(data, err)
+		q.completed.Store(false)
+		return err
+	}
+	c.wroteLast(q, data)
+	return nil
 }
 
 // dropRequest answers a request that failed before its callback ran and
@@ -694,12 +708,30 @@ func (c *conn) sendPiece(q *CGI, data []byte, fin bool) (end bool, err error) {
 		q.completed.Store(true)
 	}
 	err = c.send(q, data, fin)
-	q.out.written(data, err)
 	if err != nil {
+		q.out.written(data, err)
 		q.completed.Store(false)
 		return true, err
 	}
-	return fin, nil
+	if fin {
+		c.wroteLast(q, data)
+		return true, nil
+	}
+	q.out.written(data, nil)
+	return false, nil
+}
+
+// wroteLast records that the end of q's response went out and takes its
+// output buffers back for the next request (reclaimLocked), in one turn of
+// the Buffer's mutex where written and countRequest took two.
+func (c *conn) wroteLast(q *CGI, data []byte) {
+	b := &q.out
+	b.mu.Lock()
+	ready, onErr := b.writtenLocked(data, nil)
+	c.reclaimLocked(b)
+	b.mu.Unlock()
+	q.reclaimed = true
+	b.fire(ready, onErr, nil)
 }
 
 // continue100 answers Expect: 100-continue once, just before the body is
