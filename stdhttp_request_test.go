@@ -25,6 +25,11 @@ import (
 func showRequest(r *http.Request) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s host=%q\n", r.Method, r.URL, r.Host)
+	u := r.URL
+	fmt.Fprintf(&b, "uri=%q proto=%s %d.%d path=%q rawpath=%q query=%q force=%v opaque=%q\n",
+		r.RequestURI, r.Proto, r.ProtoMajor, r.ProtoMinor, u.Path, u.RawPath, u.RawQuery, u.ForceQuery, u.Opaque)
+	ip, port, err := net.SplitHostPort(r.RemoteAddr) // the port differs from server to server
+	fmt.Fprintf(&b, "remote=%s port-ok=%v err=%v\n", ip, port != "" && port != "0", err)
 	if r.URL.RawQuery == "" { // with a query ServeHandler fills Form first (documented)
 		fmt.Fprintf(&b, "form-nil=%v/%v\n", r.Form == nil, r.PostForm == nil)
 	}
@@ -64,13 +69,26 @@ func rawExchange(t *testing.T, addr, raw string) string {
 // fields, Host out of the map, and Form left nil without a query, as
 // net/http's server gives them to the same handler.
 func TestServeHandlerRequestMatchesNetHTTP(t *testing.T) {
+	for _, host := range []string{"127.0.0.1", "[::1]"} {
+		t.Run(host, func(t *testing.T) { requestMatchesNetHTTP(t, host) })
+	}
+}
+
+func requestMatchesNetHTTP(t *testing.T, host string) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, showRequest(r)) })
-	ref := httptest.NewServer(h)
+	ln, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Skipf("no %s loopback: %v", host, err)
+	}
+	ref := httptest.NewUnstartedServer(h)
+	ref.Listener.Close()
+	ref.Listener = ln
+	ref.Start()
 	defer ref.Close()
 	srv, err := httpev.New(httpev.Options{TmpPath: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	defer srv.Close()
-	l, err := srv.Listen("127.0.0.1:0", httpev.ServeHandler(h), httpev.ListenOptions{Threading: true})
+	l, err := srv.Listen(host+":0", httpev.ServeHandler(h), httpev.ListenOptions{Threading: true})
 	require.NoError(t, err)
 
 	for _, raw := range []string{
@@ -78,6 +96,10 @@ func TestServeHandlerRequestMatchesNetHTTP(t *testing.T) {
 		"GET /q?a=1&b=2&a=3 HTTP/1.1\r\nhost: example.com\r\nx-custom: one\r\nUser-Agent: ua\r\nX-CUSTOM: two\r\n" +
 			"accept: */*\r\nSec-Fetch-Mode: navigate\r\nx-empty:\r\nCookie: a=1\r\ncookie: b=2\r\n\r\n",
 		"GET /q? HTTP/1.1\r\nHost: h\r\nX-Real-Ip: 10.0.0.1\r\nx_under: skipped-or-kept\r\n\r\n",
+		"GET /a%20b/c%2Fd?x=%41 HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /it's(ok)*!/x;p=1:@$&+,=~_-.?q=a?b HTTP/1.0\r\nHost: h\r\n\r\n",
+		"GET //double/slash?? HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /no-host HTTP/1.0\r\n\r\n",
 	} {
 		want := rawExchange(t, ref.Listener.Addr().String(), raw)
 		got := rawExchange(t, l.Addr().String(), raw)

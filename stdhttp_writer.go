@@ -41,8 +41,10 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.sent = w.header.Clone()
 }
 
-// commit hands status and headers to the CGI before the first output.
-func (w *responseWriter) commit(first []byte) {
+// commit hands status and headers to the CGI before the first output,
+// which is first or, from WriteString, firstString (converted only when
+// it has to be sniffed).
+func (w *responseWriter) commit(first []byte, firstString string) {
 	if w.committed {
 		return
 	}
@@ -51,7 +53,10 @@ func (w *responseWriter) commit(first []byte) {
 		w.WriteHeader(http.StatusOK)
 	}
 	h := w.sent
-	if _, ok := h["Content-Type"]; !ok && len(first) > 0 && h.Get("Transfer-Encoding") == "" {
+	if _, ok := h["Content-Type"]; !ok && len(first)+len(firstString) > 0 && h.Get("Transfer-Encoding") == "" {
+		if first == nil {
+			first = []byte(firstString[:min(len(firstString), 512)]) // all DetectContentType reads
+		}
 		h.Set("Content-Type", http.DetectContentType(first))
 	}
 	w.c.headerOwned(w.status, h)
@@ -88,7 +93,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.hijacked {
 		return 0, http.ErrHijacked
 	}
-	w.commit(p)
+	w.commit(p, "")
 	return w.write(p, nil)
 }
 
@@ -96,9 +101,7 @@ func (w *responseWriter) WriteString(s string) (int, error) {
 	if w.hijacked {
 		return 0, http.ErrHijacked
 	}
-	if !w.committed {
-		w.commit([]byte(s[:min(len(s), 512)]))
-	}
+	w.commit(nil, s)
 	return w.write(nil, &s)
 }
 
@@ -149,7 +152,7 @@ func (w *responseWriter) FlushError() error {
 	if w.hijacked {
 		return http.ErrHijacked
 	}
-	w.commit(nil)
+	w.commit(nil, "")
 	w.c.Flush()
 	_, err := w.c.Write(nil) // the Buffer's sticky error, if any
 	return err
@@ -165,7 +168,7 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, http.ErrHijacked
 	}
 	if w.status != 0 {
-		w.commit(nil) // a status set before Hijack goes out first, as net/http's does
+		w.commit(nil, "") // a status set before Hijack goes out first, as net/http's does
 	}
 	nc, err := w.c.GiveUpHandle()
 	if err != nil {
@@ -178,6 +181,6 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // finish commits a response the handler wrote nothing to.
 func (w *responseWriter) finish() {
 	if !w.hijacked {
-		w.commit(nil)
+		w.commit(nil, "")
 	}
 }
