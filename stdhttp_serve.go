@@ -66,6 +66,7 @@ func ServeHandler(h http.Handler) func(*CGI) {
 			}
 			switch v := recover(); v {
 			case nil: // runtime.Goexit, as from t.FailNow: let it go on
+				w.settle()
 			case http.ErrAbortHandler:
 				c.Drop()
 			default:
