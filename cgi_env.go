@@ -189,11 +189,19 @@ func methodString(m []byte) string {
 	return string(m)
 }
 
+// targetIsURI reports a request target that is REQUEST_URI as it is: all
+// but an absolute-form target outside ProxyMode, which is cut to its path
+// and query.
+func (q *CGI) targetIsURI() bool {
+	r := &q.cn.req
+	return q.srv.opts.ProxyMode || len(r.Target) == 0 || r.Target[0] == '/' || string(r.Method) == "CONNECT" || string(r.Target) == "*"
+}
+
 // requestURI is the target as received, except that an absolute-form
 // target is cut to its path and query unless Options.ProxyMode is set.
 func (q *CGI) requestURI() string {
 	r := &q.cn.req
-	if q.srv.opts.ProxyMode || len(r.Target) == 0 || r.Target[0] == '/' || string(r.Method) == "CONNECT" || string(r.Target) == "*" {
+	if q.targetIsURI() {
 		return string(r.Target)
 	}
 	u := string(r.Path)

@@ -9,6 +9,8 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+
+	"github.com/httpev/httpev/internal/http1"
 )
 
 // ServeHandler returns a request callback that serves h, any http.Handler
@@ -53,13 +55,9 @@ import (
 // allocations per header and form field.
 func ServeHandler(h http.Handler) func(*CGI) {
 	return func(c *CGI) {
-		// One allocation for the writer and the request's context.
-		st := &struct {
-			w   responseWriter
-			ctx handlerContext
-		}{w: responseWriter{c: c, header: make(http.Header)}, ctx: handlerContext{c: c}}
+		st := &handlerState{w: responseWriter{c: c, header: make(http.Header)}, ctx: handlerContext{c: c}}
 		w := &st.w
-		r := newHTTPRequest(c, &st.ctx)
+		r := newHTTPRequest(c, st)
 		returned := false
 		defer func() {
 			if returned {
@@ -68,6 +66,7 @@ func ServeHandler(h http.Handler) func(*CGI) {
 			}
 			switch v := recover(); v {
 			case nil: // runtime.Goexit, as from t.FailNow: let it go on
+				w.settle()
 			case http.ErrAbortHandler:
 				c.Drop()
 			default:
@@ -77,6 +76,16 @@ func ServeHandler(h http.Handler) func(*CGI) {
 		h.ServeHTTP(w, r)
 		returned = true
 	}
+}
+
+// handlerState is what ServeHandler allocates for a request besides the
+// http.Request and the header maps, in one piece: the ResponseWriter, the
+// request's context and its URL. Nothing in it is reused: a handler may
+// keep r.URL or the context after it returns, as with net/http.
+type handlerState struct {
+	w   responseWriter
+	ctx handlerContext
+	url url.URL
 }
 
 type cgiContextKey struct{}
@@ -96,16 +105,25 @@ func RequestCGI(r *http.Request) *CGI {
 // copy. It is also the only way to read a header whose name contains '_'
 // (X_Real_IP arrives as "X_real_ip"), which has no HTTP_* variable (see
 // CGI.Env).
-func (q *CGI) RequestHeader() http.Header { return q.requestHeader(false) }
+func (q *CGI) RequestHeader() http.Header {
+	h, _ := q.requestHeader(false)
+	return h
+}
 
 // requestHeader builds the header map the way net/http's reader does: the
 // values share one string and one []string backing, and common names are
 // not allocated, so the map costs a few allocations per request rather
 // than two per field. noHost leaves Host out (an http.Request carries it
-// in its own field).
-func (q *CGI) requestHeader(noHost bool) http.Header {
+// in its own field). The pieces in pre are copied to the front of the
+// same string, which is returned: the other strings of an http.Request
+// (target, host, client address) cost no allocation of their own.
+func (q *CGI) requestHeader(noHost bool, pre ...[]byte) (http.Header, string) {
 	fields := q.cn.req.Headers
 	n, size := 0, 0
+	for _, p := range pre {
+		size += len(p)
+	}
+	preLen := size
 	for _, f := range fields {
 		if noHost && isHost(f.Name) {
 			continue
@@ -114,19 +132,25 @@ func (q *CGI) requestHeader(noHost bool) http.Header {
 		size += len(f.Value)
 	}
 	h := make(http.Header, n)
-	if n == 0 {
-		return h
+	if size == 0 {
+		return h, ""
 	}
 	var sb strings.Builder
 	sb.Grow(size)
+	for _, p := range pre {
+		sb.Write(p)
+	}
 	for _, f := range fields {
 		if !(noHost && isHost(f.Name)) {
 			sb.Write(f.Value)
 		}
 	}
 	all := sb.String()
+	if n == 0 {
+		return h, all
+	}
 	vals := make([]string, n)
-	i, off := 0, 0
+	i, off := 0, preLen
 	for _, f := range fields {
 		if noHost && isHost(f.Name) {
 			continue
@@ -142,7 +166,7 @@ func (q *CGI) requestHeader(noHost bool) http.Header {
 		h[k] = vals[i : i+1 : i+1]
 		i++
 	}
-	return h
+	return h, all[:preLen]
 }
 
 func isHost(name []byte) bool {
@@ -177,29 +201,53 @@ func headerKey(name []byte) string {
 	return textproto.CanonicalMIMEHeaderKey(string(name))
 }
 
-// newHTTPRequest builds the net/http view of a CGI.
-func newHTTPRequest(c *CGI, ctx *handlerContext) *http.Request {
+// newHTTPRequest builds the net/http view of a CGI. Its strings (target,
+// host, client address, header values) are copied from the connection's
+// buffer into one string, and its URL is st's.
+func newHTTPRequest(c *CGI, st *handlerState) *http.Request {
 	req := &c.cn.req
-	uri := c.Env("REQUEST_URI")
-	u, err := url.ParseRequestURI(uri)
-	if err != nil {
-		u = &url.URL{Path: c.Path(), RawQuery: c.Env("QUERY_STRING")}
+	target := req.Target
+	if !c.targetIsURI() {
+		target = []byte(c.requestURI())
 	}
-	header := c.requestHeader(true)
+	remote := c.RemoteAddr()
+	var addrBuf [64]byte // "[v6%zone]:port" fits in most cases; AppendTo grows it otherwise
+	var addr []byte
+	if remote.IsValid() {
+		addr = remote.AppendTo(addrBuf[:0])
+	}
+	header, text := c.requestHeader(true, target, req.Host, addr)
+	uri := text[:len(target)]
+	host := text[len(uri) : len(uri)+len(req.Host)]
+	remoteAddr := text[len(uri)+len(host):]
+	if !remote.IsValid() {
+		remoteAddr = remote.String()
+	}
+	u := &st.url
+	if !parseOriginForm(uri, u) {
+		pu, err := url.ParseRequestURI(uri)
+		if err != nil {
+			pu = &url.URL{Path: c.Path(), RawQuery: c.Env("QUERY_STRING")}
+		}
+		*u = *pu
+	}
 	r := &http.Request{
 		Method: c.Method(), URL: u, RequestURI: uri,
-		Proto: string(req.Proto), ProtoMajor: req.Major, ProtoMinor: req.Minor,
-		Header: header, Host: string(req.Host), Close: req.Close,
-		RemoteAddr: c.RemoteAddr().String(),
+		Proto: protoString(req), ProtoMajor: req.Major, ProtoMinor: req.Minor,
+		Header: header, Host: host, Close: req.Close,
+		RemoteAddr: remoteAddr,
 		Body:       http.NoBody,
 	}
 	if req.Chunked {
 		r.TransferEncoding = []string{"chunked"}
 		delete(header, "Transfer-Encoding")
 	}
-	media, _, _ := mime.ParseMediaType(c.Env("CONTENT_TYPE"))
+	var media string
+	if len(req.ContentType) > 0 {
+		media, _, _ = mime.ParseMediaType(c.Env("CONTENT_TYPE"))
+	}
 	parsed := media == "application/x-www-form-urlencoded" || media == "multipart/form-data" ||
-		rawBodyFile(c)
+		((req.Chunked || req.ContentLength > 0) && rawBodyFile(c))
 	switch {
 	case parsed:
 	case req.Chunked:
@@ -221,8 +269,59 @@ func newHTTPRequest(c *CGI, ctx *handlerContext) *http.Request {
 		st := cs.ConnectionState()
 		r.TLS = &st
 	}
-	return r.WithContext(ctx)
+	return r.WithContext(&st.ctx)
 }
+
+// protoString is r.Proto without an allocation for the two versions the
+// engine accepts.
+func protoString(r *http1.Request) string {
+	switch {
+	case r.Major == 1 && r.Minor == 1:
+		return "HTTP/1.1"
+	case r.Major == 1 && r.Minor == 0:
+		return "HTTP/1.0"
+	}
+	return string(r.Proto)
+}
+
+// parseOriginForm is url.ParseRequestURI for the target nearly every
+// request has, without its allocation: a path of characters that need no
+// escaping, then an optional query without control bytes. It reports false
+// for anything else (escapes, absolute form, "*"), which is left to
+// ParseRequestURI; TestParseOriginForm holds the two to the same result.
+func parseOriginForm(s string, u *url.URL) bool {
+	if s == "" || s[0] != '/' {
+		return false
+	}
+	path, query, hasQuery := strings.Cut(s, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte[path[i]] {
+			return false
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return true
+}
+
+// plainPathByte marks the bytes a URL path keeps as they are: with only
+// these, url.URL's Path is the target's path and RawPath is empty.
+var plainPathByte = func() (t [256]bool) {
+	for _, c := range []byte("$&+,-./:;=@_~") {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	return t
+}()
 
 // rawBodyFile reports a body the engine put into a temp file
 // (ListenOptions.RawBodyToFile): it shows up as a file without a field.

@@ -13,13 +13,28 @@ import (
 // handler's status and headers become a CGI.Header call when the first
 // byte is written (so the Content-Type can be sniffed from it, as net/http
 // does) and its writes go to the CGI's Buffer.
+//
+// The head that goes out is the header as WriteHeader saw it, as in
+// net/http, but without the copy of the map net/http makes (a map, its
+// storage and a slice: about a microsecond a request). WriteHeader records
+// the fields in snap, inside the writer; the engine is given the handler's
+// own map, and before anything can send the head while the handler may
+// still change that map (Flush, a write that fills the Buffer past its
+// threshold, Hijack), or once the handler returns with a map that no
+// longer matches snap, the engine gets a map rebuilt from snap instead
+// (private). A header snap cannot hold is copied at once, as net/http
+// does. (A handler that flushes through RequestCGI(r) directly and then
+// changes its map is not covered: the engine may send the map as it is.)
 type responseWriter struct {
 	c         *CGI
 	header    http.Header // what the handler edits
-	sent      http.Header // the snapshot WriteHeader took
+	sent      http.Header // the map the engine has: header itself while shared, else a copy
+	snap      headerSnapshot
 	status    int
 	committed bool
 	hijacked  bool
+	snapped   bool // snap holds the header WriteHeader saw; sent is nil until commit
+	shared    bool // the engine was given header itself (sent == header)
 }
 
 var (
@@ -38,11 +53,17 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	// 101 is final, as in net/http: Hijack sends it (WebSocket handshakes).
 	w.status = code
+	if w.snap.take(w.header) {
+		w.snapped = true
+		return
+	}
 	w.sent = w.header.Clone()
 }
 
-// commit hands status and headers to the CGI before the first output.
-func (w *responseWriter) commit(first []byte) {
+// commit hands status and headers to the CGI before the first output,
+// which is first or, from WriteString, firstString (converted only when
+// it has to be sniffed).
+func (w *responseWriter) commit(first []byte, firstString string) {
 	if w.committed {
 		return
 	}
@@ -51,10 +72,121 @@ func (w *responseWriter) commit(first []byte) {
 		w.WriteHeader(http.StatusOK)
 	}
 	h := w.sent
-	if _, ok := h["Content-Type"]; !ok && len(first) > 0 && h.Get("Transfer-Encoding") == "" {
+	if w.snapped {
+		h = w.header
+		_, typed := h["Content-Type"]
+		sniff := !typed && len(first)+len(firstString) > 0
+		if sniff || !w.snap.matches(h) {
+			h = w.snap.header() // changed since WriteHeader, or about to be
+		} else {
+			w.shared = true
+		}
+		w.sent, w.snapped = h, false
+	}
+	if _, ok := h["Content-Type"]; !ok && len(first)+len(firstString) > 0 && h.Get("Transfer-Encoding") == "" {
+		if first == nil {
+			first = []byte(firstString[:min(len(firstString), 512)]) // all DetectContentType reads
+		}
 		h.Set("Content-Type", http.DetectContentType(first))
 	}
 	w.c.headerOwned(w.status, h)
+}
+
+// unshare gives the engine its own copy of the head before it may send it
+// while the handler can still change its map. Once the head is out,
+// headerOwned changes nothing.
+func (w *responseWriter) unshare() {
+	if !w.shared {
+		return
+	}
+	w.shared = false
+	w.sent = w.snap.header()
+	w.c.headerOwned(w.status, w.sent)
+}
+
+// settle runs when the handler has returned: the engine keeps the
+// handler's map if it is still the header WriteHeader saw, and gets the
+// snapshot otherwise, or when a kept request (Keep, Async) lets the
+// handler's goroutines go on using the writer.
+func (w *responseWriter) settle() {
+	if w.shared && !w.c.kept.Load() && w.snap.matches(w.header) {
+		w.shared = false
+		return
+	}
+	w.unshare()
+}
+
+// headerSnapshot records a small header's fields without a map: up to
+// snapKeys names and snapVals values, which covers the headers handlers
+// usually set (a type, a length, a cache policy, a cookie or two).
+type headerSnapshot struct {
+	keys [snapKeys]string
+	vals [snapVals]string
+	ends [snapKeys]uint8 // keys[i]'s values are vals[ends[i-1]:ends[i]]
+	n    uint8
+}
+
+const snapKeys, snapVals = 6, 8
+
+// take records h and reports whether it fitted. Headers with fields that
+// headerOwned deletes (trailers, Status, empty values) are not taken: they
+// are copied, so that the handler's map is never changed.
+func (s *headerSnapshot) take(h http.Header) bool {
+	if len(h) > snapKeys {
+		return false
+	}
+	n, nv := 0, 0
+	for k, vs := range h {
+		if len(vs) == 0 || nv+len(vs) > snapVals || k == "Trailer" ||
+			strings.HasPrefix(k, http.TrailerPrefix) || strings.EqualFold(k, "Status") {
+			return false
+		}
+		s.keys[n] = k
+		nv += copy(s.vals[nv:], vs)
+		s.ends[n] = uint8(nv)
+		n++
+	}
+	s.n = uint8(n)
+	return true
+}
+
+// matches reports whether h holds exactly the recorded fields.
+func (s *headerSnapshot) matches(h http.Header) bool {
+	if len(h) != int(s.n) {
+		return false
+	}
+	start := uint8(0)
+	for i, k := range s.keys[:s.n] {
+		want := s.vals[start:s.ends[i]]
+		start = s.ends[i]
+		got, ok := h[k]
+		if !ok || len(got) != len(want) {
+			return false
+		}
+		for j := range want {
+			if got[j] != want[j] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// header returns a new map of the recorded fields.
+func (s *headerSnapshot) header() http.Header {
+	h := make(http.Header, s.n)
+	if s.n == 0 {
+		return h
+	}
+	vals := make([]string, s.ends[s.n-1])
+	copy(vals, s.vals[:])
+	start := uint8(0)
+	for i, k := range s.keys[:s.n] {
+		end := s.ends[i]
+		h[k] = vals[start:end:end]
+		start = end
+	}
+	return h
 }
 
 // headerOwned is CGI.Header for the writer's snapshot, which nothing else
@@ -88,7 +220,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.hijacked {
 		return 0, http.ErrHijacked
 	}
-	w.commit(p)
+	w.commit(p, "")
 	return w.write(p, nil)
 }
 
@@ -96,9 +228,7 @@ func (w *responseWriter) WriteString(s string) (int, error) {
 	if w.hijacked {
 		return 0, http.ErrHijacked
 	}
-	if !w.committed {
-		w.commit([]byte(s[:min(len(s), 512)]))
-	}
+	w.commit(nil, s)
 	return w.write(nil, &s)
 }
 
@@ -107,6 +237,15 @@ func (w *responseWriter) WriteString(s string) (int, error) {
 func (w *responseWriter) write(p []byte, s *string) (int, error) {
 	const maxPiece = 64 << 10
 	piece, total := maxPiece, 0
+	if w.shared {
+		n := len(p)
+		if s != nil {
+			n = len(*s)
+		}
+		if w.c.Buffer().Len()+n >= w.c.out.cfg.threshold {
+			w.unshare() // the head may go out while the handler goes on
+		}
+	}
 	for {
 		var n int
 		var err error
@@ -149,7 +288,8 @@ func (w *responseWriter) FlushError() error {
 	if w.hijacked {
 		return http.ErrHijacked
 	}
-	w.commit(nil)
+	w.commit(nil, "")
+	w.unshare()
 	w.c.Flush()
 	_, err := w.c.Write(nil) // the Buffer's sticky error, if any
 	return err
@@ -165,7 +305,8 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, http.ErrHijacked
 	}
 	if w.status != 0 {
-		w.commit(nil) // a status set before Hijack goes out first, as net/http's does
+		w.commit(nil, "") // a status set before Hijack goes out first, as net/http's does
+		w.unshare()
 	}
 	nc, err := w.c.GiveUpHandle()
 	if err != nil {
@@ -175,9 +316,11 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nc, bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc)), nil
 }
 
-// finish commits a response the handler wrote nothing to.
+// finish commits a response the handler wrote nothing to, and settles
+// which map the engine sends.
 func (w *responseWriter) finish() {
 	if !w.hijacked {
-		w.commit(nil)
+		w.commit(nil, "")
+		w.settle()
 	}
 }
