@@ -74,6 +74,9 @@ type flushWaiter struct {
 // listener's configuration (outSignal.cfg).
 func (b *Buffer) init(sig *outSignal) { b.sig = sig }
 
+// threshold is the listener's flush threshold (Options.FlushThreshold).
+func (b *Buffer) threshold() int { return b.sig.cfg.threshold }
+
 // waitsLocked returns the Buffer's waiters, allocating them (b.mu held).
 func (b *Buffer) waitsLocked() *bufferWaits {
 	if b.waits == nil {
