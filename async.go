@@ -35,75 +35,99 @@ func (q *CGI) Async(fn func()) {
 	if !q.kept.Load() {
 		q.Keep()
 	}
-	// With the callback's end (CGI.call): each side stores its flag before
-	// it loads the other's, so at least one sees both, and fn is taken by
-	// the callback's end or runs on its own, never neither.
-	a.used.Store(true)
+	// With the callback's end (endCallback): both flags live in one word,
+	// so one of the two settings comes first and the later one sees both:
+	// fn is taken by the callback's end or runs on its own, never neither.
+	a.flags.Or(asyncUsed)
 	q.mu.Lock()
-	if !a.closed.Load() {
+	if a.flags.Load()&asyncClosed == 0 {
 		a.add(fn)
 		q.mu.Unlock()
 		return
 	}
 	q.mu.Unlock()
 	go func() {
-		q.runAsync([]func(){fn})
+		q.runAsyncFn(fn)
 		q.Close()
 	}()
 }
 
-// asyncState is a request's Async functions.
+// asyncState is a request's Async functions. It is part of the request
+// object, the one allocation per request, so it holds the usual single
+// function itself and the rare further ones behind a pointer.
 type asyncState struct {
-	used   atomic.Bool // Async was called
-	closed atomic.Bool // the callback returned: no more fns are taken
-	fns    []func()    // guarded by CGI.mu until closed, then by ready
-	one    [1]func()   // fns' backing for the usual single call
-	// ready: fns wait for the goroutine that runs them (takeAsync), which
-	// owns them from its Swap on.
-	ready atomic.Bool
+	// flags: asyncUsed, asyncClosed, asyncReady. ready: the functions
+	// wait for the goroutine that runs them (takeAsync), which owns them
+	// from its clearing of the flag on.
+	flags atomic.Uint32
+	first func()    // guarded by CGI.mu until closed, then by ready
+	rest  *[]func() // the calls after the first, nil for most; guarded as first
 }
+
+const (
+	asyncUsed   = 1 << iota // Async was called
+	asyncClosed             // the callback returned: no more functions are taken
+	asyncReady              // functions wait for takeAsync
+)
 
 // endCallback closes Async's registration when the callback returns;
 // the functions registered by then wait for takeAsync.
 func (q *CGI) endCallback() {
 	a := &q.async
-	a.closed.Store(true)
-	if !a.used.Load() {
-		return
+	if a.flags.Or(asyncClosed)&asyncUsed == 0 {
+		return // most requests; an Async from now on runs on its own
 	}
 	q.mu.Lock()
-	n := len(a.fns)
+	have := a.first != nil
 	q.mu.Unlock()
-	if n > 0 {
-		a.ready.Store(true)
+	if have {
+		a.flags.Or(asyncReady)
 	}
 }
 
 // add registers fn to run after the callback; q.mu is held.
 func (a *asyncState) add(fn func()) {
-	if a.fns == nil {
-		a.fns = a.one[:0]
+	switch {
+	case a.first == nil:
+		a.first = fn
+	case a.rest == nil:
+		a.rest = &[]func(){fn}
+	default:
+		*a.rest = append(*a.rest, fn)
 	}
-	a.fns = append(a.fns, fn)
 }
 
-// takeAsync returns the functions to run after the callback, once.
-func (q *CGI) takeAsync() []func() {
-	if !q.async.ready.Load() || !q.async.ready.Swap(false) {
-		return nil
-	}
-	return q.async.fns
+// asyncWaiting reports whether Async functions wait for takeAsync.
+func (q *CGI) asyncWaiting() bool { return q.async.flags.Load()&asyncReady != 0 }
+
+// takeAsync reports, once, that Async functions wait to run after the
+// callback: the caller owns them then, and runs them (runAsync).
+func (q *CGI) takeAsync() bool {
+	return q.asyncWaiting() && q.async.flags.And(^uint32(asyncReady))&asyncReady != 0
 }
 
-// runAsync runs fns in order; a panic ends the request as a callback's
-// does (500, or a cut response) and skips the rest.
-func (q *CGI) runAsync(fns []func()) {
-	for _, fn := range fns {
-		if r := callRecovering(fn); r != nil {
-			q.panicAnswer("Async function", r)
+// runAsync runs the functions takeAsync handed over, in order; a panic
+// ends the request as a callback's does (500, or a cut response) and
+// skips the rest.
+func (q *CGI) runAsync() {
+	a := &q.async
+	if !q.runAsyncFn(a.first) || a.rest == nil {
+		return
+	}
+	for _, fn := range *a.rest {
+		if !q.runAsyncFn(fn) {
 			return
 		}
 	}
+}
+
+// runAsyncFn runs one Async function; false when it panicked.
+func (q *CGI) runAsyncFn(fn func()) bool {
+	if r := callRecovering(fn); r != nil {
+		q.panicAnswer("Async function", r)
+		return false
+	}
+	return true
 }
 
 // callRecovering runs fn (a request callback, an Async function) and
@@ -124,12 +148,12 @@ func callRecovering(fn func()) (rec *panics.Recovered) {
 // goroutine (Threading off: the pump, woken by the callback's end) and
 // sends the rest of the response: output that must go out while they run
 // is pumped by a goroutine started on the first flush, as in runHere.
-func (c *conn) runAsyncHere(q *CGI, fns []func()) error {
+func (c *conn) runAsyncHere(q *CGI) error {
 	if c.pumpDone == nil {
 		c.initPump()
 	}
 	q.out.pumpArmed.Store(true)
-	q.runAsync(fns)
+	q.runAsync()
 	if !q.out.pumpArmed.Swap(false) { // a pump started meanwhile
 		q.out.finish()
 		return <-c.pumpDone

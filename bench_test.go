@@ -308,7 +308,7 @@ func BenchmarkBufferWrite(b *testing.B) {
 	}
 	newBuf := func() *Buffer {
 		buf := new(Buffer)
-		buf.init(&bufferConfig{threshold: defaultFlushThreshold, max: defaultMaxBuffered, exec: &executor{}})
+		buf.init(&outSignal{cfg: &bufferConfig{threshold: defaultFlushThreshold, max: defaultMaxBuffered, exec: &executor{}}})
 		return buf
 	}
 	b.Run("Write", func(b *testing.B) {

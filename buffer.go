@@ -21,12 +21,11 @@ import (
 // application write while the previous piece is on its way out).
 type Buffer struct {
 	mu       sync.Mutex
-	data     []byte        // guarded by mu
-	spare    []byte        // guarded by mu
-	cfg      *bufferConfig // set by init; the listener's, shared
-	discard  bool          // guarded by mu: HEAD: count the body, keep none of it
-	flushReq bool          // guarded by mu
-	finished bool          // guarded by mu
+	data     []byte // guarded by mu
+	spare    []byte // guarded by mu
+	discard  bool   // guarded by mu: HEAD: count the body, keep none of it
+	flushReq bool   // guarded by mu
+	finished bool   // guarded by mu
 	// pumpArmed, set while a Threading-on callback runs on the connection
 	// goroutine, asks the first signal (threshold, Flush, FlushWait,
 	// failure) to start a goroutine that sends output meanwhile
@@ -36,7 +35,7 @@ type Buffer struct {
 	sent      int64        // guarded by mu: body bytes written to the socket
 	err       error        // guarded by mu: sticky: why no more output can be sent
 	waits     *bufferWaits // guarded by mu: nil until FlushWait or OnError
-	sig       *outSignal   // the connection's, reused request after request
+	sig       *outSignal   // the connection's, reused request after request; set by init
 }
 
 // outSignal is how a Buffer reaches the goroutine that sends it: the
@@ -44,10 +43,12 @@ type Buffer struct {
 type outSignal struct {
 	wake      chan struct{} // there is work
 	startPump func()        // Threading on: pump from another goroutine while the callback runs
+	cfg       *bufferConfig // the listener's, shared: here rather than in each Buffer
 }
 
-// bufferConfig is what every Buffer of a listener shares, so that a
-// request object carries one pointer, not four fields: the request object
+// bufferConfig is what every Buffer of a listener shares, reached through
+// the connection's outSignal, so that a request object carries no field
+// for it: the request object
 // is the one allocation per request, and its size sets how often the
 // garbage collector runs under load.
 type bufferConfig struct {
@@ -69,7 +70,12 @@ type flushWaiter struct {
 	done   func(error)
 }
 
-func (b *Buffer) init(cfg *bufferConfig) { b.cfg = cfg }
+// init binds the Buffer to its connection's signal, and so to the
+// listener's configuration (outSignal.cfg).
+func (b *Buffer) init(sig *outSignal) { b.sig = sig }
+
+// threshold is the listener's flush threshold (Options.FlushThreshold).
+func (b *Buffer) threshold() int { return b.sig.cfg.threshold }
 
 // waitsLocked returns the Buffer's waiters, allocating them (b.mu held).
 func (b *Buffer) waitsLocked() *bufferWaits {
@@ -112,7 +118,7 @@ func bufferAppend[T string | []byte](b *Buffer, p T) (int, error) {
 		return len(p), nil
 	}
 	b.data = append(b.data, p...)
-	due := len(b.data) >= b.cfg.threshold
+	due := len(b.data) >= b.sig.cfg.threshold
 	b.mu.Unlock()
 	if due {
 		b.signal() // unlocked: it may start the pump goroutine
@@ -126,7 +132,7 @@ func (b *Buffer) writableLocked(n int) error {
 		return b.err
 	case b.finished:
 		return ErrRequestFinished
-	case len(b.data)+n > b.cfg.max:
+	case len(b.data)+n > b.sig.cfg.max:
 		return ErrBufferFull
 	}
 	return nil
@@ -162,7 +168,7 @@ func (b *Buffer) Flush() {
 // until then, which is refused with ErrWouldBlock on a Threading-off
 // listener, whose loop goroutine must never wait on a client.
 func (b *Buffer) FlushWait(done func(err error)) error {
-	if done == nil && b.cfg.serial {
+	if done == nil && b.sig.cfg.serial {
 		b.Flush()
 		return ErrWouldBlock
 	}
@@ -172,7 +178,7 @@ func (b *Buffer) FlushWait(done func(err error)) error {
 		done = func(err error) { ch <- err }
 	} else {
 		user := done
-		exec := b.cfg.exec
+		exec := b.sig.cfg.exec
 		done = func(err error) { exec.async(func() { user(err) }) }
 	}
 	b.mu.Lock()
@@ -222,9 +228,15 @@ func (b *Buffer) takeLocked() (data []byte, finished, flush bool, err error) {
 // flush waiters that are now satisfied.
 func (b *Buffer) written(data []byte, err error) {
 	b.mu.Lock()
+	ready, onErr := b.writtenLocked(data, err)
+	b.mu.Unlock()
+	b.fire(ready, onErr, err)
+}
+
+// writtenLocked is written's bookkeeping (b.mu held); it returns the flush
+// waiters and error callbacks to call, unlocked, with fire.
+func (b *Buffer) writtenLocked(data []byte, err error) (ready []flushWaiter, onErr []func(error)) {
 	b.spare = data[:0]
-	var ready []flushWaiter
-	var onErr []func(error)
 	w := b.waits // nil for most responses: no waiters, no error callbacks
 	if err != nil {
 		if b.err == nil {
@@ -253,12 +265,16 @@ func (b *Buffer) written(data []byte, err error) {
 			w.waiters = keep
 		}
 	}
-	b.mu.Unlock()
+	return ready, onErr
+}
+
+// fire calls what writtenLocked returned.
+func (b *Buffer) fire(ready []flushWaiter, onErr []func(error), err error) {
 	for _, w := range ready {
 		w.done(err)
 	}
 	for _, f := range onErr {
-		b.cfg.exec.async(func() { f(err) })
+		b.sig.cfg.exec.async(func() { f(err) })
 	}
 }
 

@@ -40,9 +40,9 @@ type CGI struct {
 	parsedGet    bool // guarded by mu
 	parsedCk     bool // guarded by mu
 	continueSent bool
-	frame        framing     // chosen when the head is sent
-	closeConn    bool        // set only by the connection goroutine or before pump
-	dropped      atomic.Bool // dropErr is set: Err without q.mu when it is not
+	frame        framing // chosen when the head is sent
+	closeConn    bool    // set only by the connection goroutine or before pump
+	reclaimed    bool    // the connection goroutine's: wroteLast took the output buffers back
 
 	body   *bodyReader   // request body left on the socket, if any
 	resume chan struct{} // non-nil while Stop pauses the body
@@ -50,10 +50,10 @@ type CGI struct {
 	out       Buffer
 	resp      responseHead // guarded by out.mu
 	kept      atomic.Bool
-	completed atomic.Bool // the whole response has been written
-	panicked  atomic.Bool // the callback panicked (Stats.Dropped.Panic)
-	rejected  int32       // status the server answered a rejected request with
-	dropErr   error
+	completed atomic.Bool                // the whole response has been written
+	panicked  atomic.Bool                // the callback panicked (Stats.Dropped.Panic)
+	rejected  int32                      // status the server answered a rejected request with
+	dropped   atomic.Pointer[dropReason] // why the request was dropped (Err), set once; nil for most
 
 	route *dirRoute // the handler-table row that routed the request, if any
 
@@ -76,9 +76,8 @@ func newCGI(c *conn) *CGI {
 	case <-c.sig.wake:
 	default:
 	}
-	q.out.sig = &c.sig
+	q.out.init(&c.sig)
 	q.out.data, c.outBuf = c.outBuf, nil
-	q.out.init(&c.l.outCfg)
 	q.out.discard = string(c.req.Method) == "HEAD"
 	q.resp.status = 200
 	return q
@@ -89,7 +88,7 @@ func newCGI(c *conn) *CGI {
 func (q *CGI) run() {
 	if q.call() {
 		q.out.finish()
-	} else if q.async.ready.Load() {
+	} else if q.asyncWaiting() {
 		q.out.signal() // the connection's goroutine runs them (runAsyncHere)
 	}
 }
@@ -158,17 +157,15 @@ func (q *CGI) Drop() {
 // idempotent), and the first cause is kept for Err. It reports whether err
 // was the first cause.
 func (q *CGI) fail(err error) (first bool) {
-	q.mu.Lock()
-	first = q.dropErr == nil
-	if first {
-		q.dropErr = err
-		q.dropped.Store(true)
-	}
-	q.mu.Unlock()
+	first = q.dropped.CompareAndSwap(nil, &dropReason{err})
 	q.out.fail(err)
 	q.cancelCtx()
 	return first
 }
+
+// dropReason is why a request was dropped: kept out of the request object,
+// which pays every byte on every request, since few requests are dropped.
+type dropReason struct{ err error }
 
 // clientGone records that the connection failed under the request.
 func (q *CGI) clientGone(err error) {
@@ -186,12 +183,10 @@ func (q *CGI) clientGone(err error) {
 // Err reports why the request was dropped (ErrDropped, ErrTooLarge, a
 // timeout, the client going away), or nil. OnError callbacks use it.
 func (q *CGI) Err() error {
-	if !q.dropped.Load() {
-		return nil // most requests: no turn of q.mu
+	if d := q.dropped.Load(); d != nil {
+		return d.err
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.dropErr
+	return nil
 }
 
 func (q *CGI) fireOnError() {

@@ -25,17 +25,38 @@ import (
 type requestContext struct {
 	q *CGI
 	// ended is set once, by end, before Done's channel closes. used is
-	// set by whoever makes the channel or registers a function, before
-	// it looks at ended: each side stores its flag, then loads the
-	// other's, so end skips mu for a context nobody waited on, and at
-	// least one side sees both (then under mu).
+	// set by whoever makes the channel or registers a function, after
+	// waits is stored and before it looks at ended: each side stores its
+	// flag, then loads the other's, so end skips waits for a context
+	// nobody waited on, and at least one side sees both (then under
+	// waits.mu). end, seeing used, finds waits stored.
 	ended    atomic.Bool
 	used     atomic.Bool
-	watching atomic.Bool  // the watch for the client leaving was started (or noted, Keep)
-	done     atomic.Value // chan struct{}: made under mu, closed by end
-	mu       sync.Mutex
-	afters   []afterCall // guarded by mu: AfterFunc registrations
-	seq      uint64      // guarded by mu
+	watching atomic.Bool // the watch for the client leaving was started (or noted, Keep)
+	// waits is what waiting on the context needs, made by the first Done
+	// or AfterFunc: most requests never wait on their context, and the
+	// request object is the one allocation per request.
+	waits atomic.Pointer[ctxWaits]
+}
+
+// ctxWaits is the part of a requestContext that someone waits on.
+type ctxWaits struct {
+	done   atomic.Value // chan struct{}: made under mu, closed by end
+	mu     sync.Mutex
+	afters []afterCall // guarded by mu: AfterFunc registrations
+	seq    uint64      // guarded by mu
+}
+
+// waitsMade returns the context's waits, making them on first use.
+func (x *requestContext) waitsMade() *ctxWaits {
+	if w := x.waits.Load(); w != nil {
+		return w
+	}
+	w := new(ctxWaits)
+	if x.waits.CompareAndSwap(nil, w) {
+		return w
+	}
+	return x.waits.Load()
 }
 
 // afterCall is one AfterFunc registration.
@@ -63,24 +84,27 @@ func (x *requestContext) Deadline() (time.Time, bool) { return time.Time{}, fals
 // Done is closed when the request finishes, its client goes away or the
 // server closes.
 func (x *requestContext) Done() <-chan struct{} {
-	if d, ok := x.done.Load().(chan struct{}); ok {
-		if !x.watching.Load() {
-			x.watch() // the body was still the callback's at the first call
+	if w := x.waits.Load(); w != nil {
+		if d, ok := w.done.Load().(chan struct{}); ok {
+			if !x.watching.Load() {
+				x.watch() // the body was still the callback's at the first call
+			}
+			return d
 		}
-		return d
 	}
 	x.watch()
+	w := x.waitsMade()
 	x.used.Store(true)
-	x.mu.Lock()
-	d, ok := x.done.Load().(chan struct{})
+	w.mu.Lock()
+	d, ok := w.done.Load().(chan struct{})
 	if !ok {
 		d = closedDone
 		if !x.ended.Load() {
 			d = make(chan struct{})
 		}
-		x.done.Store(d)
+		w.done.Store(d)
 	}
-	x.mu.Unlock()
+	w.mu.Unlock()
 	return d
 }
 
@@ -105,23 +129,24 @@ func (x *requestContext) Value(any) any { return nil }
 // goroutine waiting on Done.
 func (x *requestContext) AfterFunc(f func()) (stop func() bool) {
 	x.watch()
+	w := x.waitsMade()
 	x.used.Store(true)
-	x.mu.Lock()
+	w.mu.Lock()
 	if x.ended.Load() {
-		x.mu.Unlock()
+		w.mu.Unlock()
 		go f()
 		return func() bool { return false }
 	}
-	x.seq++
-	id := x.seq
-	x.afters = append(x.afters, afterCall{id: id, f: f})
-	x.mu.Unlock()
+	w.seq++
+	id := w.seq
+	w.afters = append(w.afters, afterCall{id: id, f: f})
+	w.mu.Unlock()
 	return func() bool {
-		x.mu.Lock()
-		defer x.mu.Unlock()
-		for i, a := range x.afters {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for i, a := range w.afters {
 			if a.id == id {
-				x.afters = append(x.afters[:i], x.afters[i+1:]...)
+				w.afters = append(w.afters[:i], w.afters[i+1:]...)
 				return true
 			}
 		}
@@ -136,11 +161,12 @@ func (x *requestContext) end() {
 	if x.ended.Swap(true) || !x.used.Load() {
 		return // ended already, or nobody waits: a later Done sees ended
 	}
-	x.mu.Lock()
-	d, _ := x.done.Load().(chan struct{})
-	calls := x.afters
-	x.afters = nil
-	x.mu.Unlock()
+	w := x.waits.Load()
+	w.mu.Lock()
+	d, _ := w.done.Load().(chan struct{})
+	calls := w.afters
+	w.afters = nil
+	w.mu.Unlock()
 	if d != nil && d != closedDone {
 		close(d)
 	}

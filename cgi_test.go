@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -198,4 +199,13 @@ func TestCookieNames(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, []string{"b", "a"}, <-got)
+}
+
+// TestRequestObjectSize keeps the request object, the one allocation per
+// request, in the 352-byte size class on 64-bit systems: its size sets how
+// often the garbage collector runs under load. Rarely used parts (Async's
+// further functions, what waiting on Context needs, why a request was
+// dropped) live behind pointers made on first use.
+func TestRequestObjectSize(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(CGI{}), uintptr(352))
 }

@@ -56,7 +56,7 @@ type conn struct {
 
 	closing atomic.Bool // finish the current response, then close (shutdown)
 	linger  bool        // the client may still be sending: close gently (lingerClose)
-	idle    bool        // guarded by srv.mu: waiting for a request, none begun
+	idle    atomic.Bool // waiting for a request, none begun (Server.setIdle)
 	gaveUp  atomic.Bool // the application owns the socket now
 	probing atomic.Bool // TCP keep-alive probes turned on (keepalive.go)
 	cur     atomic.Pointer[CGI]
@@ -77,7 +77,8 @@ func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c.st = srv.stats.stripe()
 	c.cr.st = c.st
 	c.st.accepted.Add(1)
-	if l != nil && l.opts.Threading {
+	c.sig.cfg = &l.outCfg
+	if l.opts.Threading {
 		c.initPump()
 	}
 	return c
@@ -434,8 +435,7 @@ func (c *conn) headError(err error) {
 // preset, the connection closes after the response.
 func (c *conn) badRequest(f func(*CGI), status int, err error) {
 	q := newCGI(c)
-	q.dropErr = err
-	q.dropped.Store(true)
+	q.dropped.Store(&dropReason{err})
 	q.closeConn = true
 	c.linger = true
 	q.resp.status = status
@@ -558,8 +558,8 @@ func (c *conn) runHere(q *CGI) error {
 // pump a flush started meanwhile or by this goroutine.
 func (c *conn) afterCallHere(q *CGI, done bool) error {
 	if !done {
-		if fns := q.takeAsync(); fns != nil {
-			q.runAsync(fns)
+		if q.takeAsync() {
+			q.runAsync()
 			done = true
 		}
 	}
@@ -593,16 +593,30 @@ func (c *conn) runHeld(q *CGI) error {
 
 // sendFinished ends q's response and sends what is left of it, on the
 // goroutine that would otherwise be woken to pump it (runHere,
-// runAsyncHere): the signal would only wake it through the wake channel,
-// and marking the end and taking the output is one turn of the Buffer's
-// mutex.
+// runAsyncHere): the signal would only wake it through the wake channel.
+// Marking the end, taking the output and building the head are one turn
+// of the Buffer's mutex (sendRest), recording the write and taking the
+// output buffers back another (wroteLast).
 func (c *conn) sendFinished(q *CGI) error {
-	data, err := q.out.finishTake()
-	if err != nil {
+	if q.body != nil && !q.body.done() {
+		// The body is settled before the end goes out (sendPiece), but
+		// not for a response that failed: the end is taken first.
+		data, err := q.out.finishTake()
+		if err != nil {
+			return err
+		}
+		_, err = c.sendPiece(q, data, true)
 		return err
 	}
-	_, err = c.sendPiece(q, data, true)
-	return err
+	q.removeFiles() // before the end goes out (sendPiece)
+	data, err := c.sendRest(q)
+	if err != nil {
+		q.out.written(data, err)
+		q.completed.Store(false)
+		return err
+	}
+	c.wroteLast(q, data)
+	return nil
 }
 
 // dropRequest answers a request that failed before its callback ran and
@@ -650,8 +664,8 @@ func (c *conn) pump(q *CGI) error {
 		// them, never a pump. Checked before every wait, since the
 		// callback's last flush and its end may share one wake-up.
 		if !c.l.opts.Threading {
-			if fns := q.takeAsync(); fns != nil {
-				return c.runAsyncHere(q, fns)
+			if q.takeAsync() {
+				return c.runAsyncHere(q)
 			}
 		}
 		if _, open := <-b.sig.wake; !open {
@@ -694,12 +708,30 @@ func (c *conn) sendPiece(q *CGI, data []byte, fin bool) (end bool, err error) {
 		q.completed.Store(true)
 	}
 	err = c.send(q, data, fin)
-	q.out.written(data, err)
 	if err != nil {
+		q.out.written(data, err)
 		q.completed.Store(false)
 		return true, err
 	}
-	return fin, nil
+	if fin {
+		c.wroteLast(q, data)
+		return true, nil
+	}
+	q.out.written(data, nil)
+	return false, nil
+}
+
+// wroteLast records that the end of q's response went out and takes its
+// output buffers back for the next request (reclaimLocked), in one turn of
+// the Buffer's mutex where written and countRequest took two.
+func (c *conn) wroteLast(q *CGI, data []byte) {
+	b := &q.out
+	b.mu.Lock()
+	ready, onErr := b.writtenLocked(data, nil)
+	c.reclaimLocked(b)
+	b.mu.Unlock()
+	q.reclaimed = true
+	b.fire(ready, onErr, nil)
 }
 
 // continue100 answers Expect: 100-continue once, just before the body is

@@ -385,8 +385,13 @@ func (pc *pollClient) Fresh() bool { return pc.reqCount == 0 }
 // own, which the caller starts; again otherwise, with what the read found.
 func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, error) {
 	lp := &c.loop
+	// One clock read per wait, for everything below: the arrival time of
+	// what a read finds at once, the residence check, the deadlines (it
+	// was two or three; idleWaiter.at).
+	now := time.Now()
 	if lp.ready {
 		lp.ready = false
+		c.idleWait.at = now
 		nothing, err := c.readIdle(false)
 		if !nothing {
 			if err == nil && c.l.timeout <= 0 {
@@ -400,7 +405,7 @@ func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, erro
 	if c.reqCount > 0 || c.outsideGo() {
 		// Resident: after a first request, or from the start for a
 		// connection accepted outside Go's netpoller.
-		if now := time.Now(); c.mayReside(now) {
+		if c.mayReside(now) {
 			return c.reside(now, timeout, onRunner)
 		}
 	}
@@ -410,8 +415,9 @@ func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, erro
 	if !c.mayPark(timeout) {
 		return again, c.waitHere(timeout)
 	}
-	since := time.Now()
+	since := now
 	c.setIdleDeadline(since.Add(c.srv.ev.p.Tuning().Grace))
+	c.idleWait.at = since
 	_, err := c.readIdle(true)
 	if !errors.Is(err, errTimeout) {
 		if err == nil && c.l.timeout <= 0 {

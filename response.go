@@ -32,7 +32,7 @@ const smallWrite = 4 << 10
 func (b *Buffer) takeIfDue() (data []byte, fin, ok bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !(b.finished || b.flushReq || len(b.data) >= b.cfg.threshold || b.err != nil) {
+	if !(b.finished || b.flushReq || len(b.data) >= b.sig.cfg.threshold || b.err != nil) {
 		return nil, false, false, nil
 	}
 	data, fin, _, err = b.takeLocked()
@@ -50,16 +50,54 @@ func (c *conn) send(q *CGI, data []byte, fin bool) error {
 	}
 	b := &q.out
 	b.mu.Lock()
+	out, abort := c.headLocked(q, fin)
+	b.mu.Unlock()
+	return c.writeLocked(q, out, data, fin, abort)
+}
+
+// sendRest finishes q's response and sends all of its output that is left
+// (sendFinished): marking the end, taking the output and writing the head
+// share one turn of the Buffer's mutex, which finishTake and send took
+// two for. data is the output taken, for written.
+func (c *conn) sendRest(q *CGI) (data []byte, err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := &q.out
+	b.mu.Lock()
+	b.finished = true
+	data, _, _, err = b.takeLocked()
+	if err == nil {
+		err = c.werr // writing held answers failed (pipeline.go)
+	}
+	if err != nil {
+		b.mu.Unlock()
+		return data, err
+	}
+	out, abort := c.headLocked(q, true)
+	b.mu.Unlock()
+	// Before the write: the client may read the end and close before it
+	// returns, and the background read must not take that for a client
+	// gone mid-response (sendPiece).
+	q.completed.Store(true)
+	return data, c.writeLocked(q, out, data, true, abort)
+}
+
+// headLocked begins what send writes: the answers held back, then the
+// head if it has not gone out. wmu and the Buffer's mutex are held.
+func (c *conn) headLocked(q *CGI, fin bool) (out []byte, abort bool) {
 	r := &q.resp
-	out := c.hdr[:c.held] // held answers go first, in the same write (pipeline.go)
+	out = c.hdr[:c.held] // held answers go first, in the same write (pipeline.go)
 	if !r.sent {
 		q.frame = c.chooseFraming(q, fin)
-		out = c.appendHead(out, q, b.queued)
+		out = c.appendHead(out, q, q.out.queued)
 		r.sent = true
 	}
-	abort := r.abort
-	b.mu.Unlock()
+	return out, r.abort
+}
 
+// writeLocked writes out (held answers, the head) and data framed as the
+// response requires, then the end of the body when fin; wmu held.
+func (c *conn) writeLocked(q *CGI, out, data []byte, fin, abort bool) error {
 	vec := c.vecArr[:0]
 	if q.frame == frameNone {
 		data = nil

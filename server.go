@@ -29,8 +29,9 @@ import (
 //  1. attach locks (Server.attachLock): held by a callback that used
 //     CGI.Attach until it returns, so anything a callback does is taken
 //     under them.
-//  2. Server.mu: the connection and listener sets, shutdown state, each
-//     conn's idle flag and its nc while it changes (detach).
+//  2. Server.mu: the connection and listener sets, shutdown state and
+//     each conn's nc while it changes (detach). A conn's idle flag is an
+//     atomic that drain reads under it (setIdle says why that suffices).
 //     conn.wmu: socket writes of one connection (responses, 100 Continue,
 //     GiveUpHandle, answers held for pipelining, which the hold timer's
 //     goroutine may write: pipeline.go). The two are never held together.
@@ -40,19 +41,19 @@ import (
 //     connLoop.wmu (Linux): the client watch of one connection in the
 //     poller (evloop_linux.go). The two are never held together.
 //  5. rawfd.Conn's mutex (internal/rawfd): the raw descriptor; taken under
-//     Server.mu (drain closes sockets, setIdle peeks), wmu (writes),
+//     Server.mu (drain closes sockets, a stopping setIdle peeks), wmu (writes),
 //     bgMu (deadlines) and connLoop.wmu (registering the watch).
 //  6. poller.Poller's mutex (internal/poller): the epoll set; taken under
 //     Server.mu (park, drain), under a rawfd.Conn's (its descriptor
 //     leaving the set when it goes to Go, or watched) and connLoop.wmu.
 //
 // Leaves, under which nothing else is taken: PortListener.mu, CGI.mu,
-// requestContext.mu (CGI.Context), conn.closeMu, MultipartFile.mu, the loop's mutex
+// ctxWaits.mu (CGI.Context), conn.closeMu, MultipartFile.mu, the loop's mutex
 // (threading.go). No goroutine is started while any of them is held:
 // Buffer.signal, which may start a request's pump goroutine, is called
 // unlocked, and the poller starts its runners from its watcher goroutine.
-// The atomics (conn.closing, gaveUp, probing, cur; requestContext's
-// ended and used, CGI.hasFiles, which spare requestContext.mu and CGI.mu
+// The atomics (conn.closing, idle, gaveUp, probing, cur; Server.stopping;
+// requestContext's ended and used, CGI.hasFiles, which spare ctxWaits.mu and CGI.mu
 // on requests that never use them; the poller's counters
 // and back-offs) are read without locks; each notes what it publishes.
 
@@ -95,6 +96,7 @@ type Server struct {
 	waiters   []connWaiter               // guarded by mu
 	shutting  bool                       // guarded by mu
 	closed    bool                       // guarded by mu
+	stopping  atomic.Bool                // shutting || closed, for setIdle without mu; stored under mu
 	attach    map[*io.Writer]*sync.Mutex // guarded by mu
 	onShut    []func()                   // guarded by mu
 }
@@ -254,11 +256,27 @@ type connWaiter struct {
 
 // setIdle marks a connection as waiting for a request (none of it read) or
 // busy. Going idle reports false once the connection should close instead.
+//
+// It takes no lock unless a shutdown has begun: it ran twice per request
+// on a keep-alive connection, and the server's mutex, one for every
+// connection, was a measurable share of a small request's CPU. The
+// ordering that makes it safe is the one a mutex gave: drain stores
+// c.closing and then loads c.idle; setIdle stores c.idle and then loads
+// c.closing (and stopping, which Shutdown and Close set before drain
+// runs). All are sequentially consistent atomics, so at least one side
+// sees the other's store: either this call sees the shutdown and decides
+// under s.mu as before, or drain sees the connection idle and wakes its
+// wait (the read deadline; setIdleDeadline re-arms it if the wait starts
+// after that). Both may happen, which the mutex allowed too: drain could
+// run between setIdle and the wait.
 func (s *Server) setIdle(c *conn, idle bool) bool {
+	c.idle.Store(idle)
+	if !idle || !s.stopping.Load() && !c.closing.Load() {
+		return true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.idle = idle
-	stop := idle && (s.shutting || s.closed || c.closing.Load())
+	stop := s.shutting || s.closed || c.closing.Load()
 	if stop && !s.closed && c.inDrainWindow() {
 		// A graceful shutdown's drain window (drain.go): the client may
 		// be sending its next request; wait for it until the window ends.
@@ -309,7 +327,7 @@ func (s *Server) drain(l *PortListener, hard bool) <-chan struct{} {
 			if q := c.cur.Load(); q != nil {
 				cut = append(cut, q)
 			}
-		case c.idle:
+		case c.idle.Load():
 			// Ends the blocked read with the drain window (at once when
 			// there is none); the connection then sees it is closing.
 			_ = c.nc.SetReadDeadline(c.drainDeadline())
@@ -345,6 +363,7 @@ func (s *Server) listenerList() []*PortListener {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting = true
+	s.stopping.Store(true)
 	ls := s.listenerList()
 	hooks := s.onShut
 	end := s.drainWindowEnd(ctx)
@@ -391,6 +410,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.shutting = true
+	s.stopping.Store(true)
 	ls := s.listenerList()
 	s.mu.Unlock()
 	for _, l := range ls {

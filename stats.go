@@ -188,15 +188,22 @@ func (s *Server) Stats() Stats {
 // countRequest counts a finished request: its status class and, when it
 // did not get its full answer, why. It takes the request's output buffer
 // back for the next request in the same turn of the Buffer's mutex
-// (reclaim).
+// (reclaim), unless wroteLast has.
 func (c *conn) countRequest(q *CGI) {
-	q.out.mu.Lock()
 	status := 0
-	if q.resp.sent {
+	if q.reclaimed {
+		// wroteLast took the buffers back, after the head went out: the
+		// status is read without the mutex, since nothing writes it once
+		// resp.sent is set (every writer looks at sent under it first).
 		status = q.resp.status
+	} else {
+		q.out.mu.Lock()
+		if q.resp.sent {
+			status = q.resp.status
+		}
+		c.reclaimLocked(&q.out)
+		q.out.mu.Unlock()
 	}
-	c.reclaimLocked(&q.out)
-	q.out.mu.Unlock()
 	if q.rejected != 0 {
 		status = int(q.rejected)
 	}

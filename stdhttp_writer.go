@@ -258,7 +258,7 @@ func (w *responseWriter) write(p []byte, s *string) (int, error) {
 		if s != nil {
 			n = len(*s)
 		}
-		if w.c.Buffer().Len()+n >= w.c.out.cfg.threshold {
+		if w.c.Buffer().Len()+n >= w.c.out.threshold() {
 			w.unshare() // the head may go out while the handler goes on
 		}
 	}
