@@ -51,8 +51,10 @@ import (
 // off on the Server's single loop goroutine, one at a time, so it must
 // not block, which rules out reading a streamed r.Body or anything slow;
 // handlers written for net/http usually expect their own goroutine and
-// should be served with Threading on. Building the request costs a few
-// allocations per header and form field.
+// should be served with Threading on. A request costs about eight
+// allocations more than a CGI callback's (the http.Request, its header
+// map, one string for all its text, the writer, the handler's header map;
+// BenchmarkServeHandler), plus a few per form field.
 func ServeHandler(h http.Handler) func(*CGI) {
 	return func(c *CGI) {
 		st := &handlerState{w: responseWriter{c: c, header: make(http.Header)}, ctx: handlerContext{c: c}}

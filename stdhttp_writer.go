@@ -71,7 +71,7 @@ func (w *responseWriter) commit(first []byte, firstString string) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	h := w.sent
+	h, fromSnap := w.sent, w.snapped
 	if w.snapped {
 		h = w.header
 		_, typed := h["Content-Type"]
@@ -89,6 +89,10 @@ func (w *responseWriter) commit(first []byte, firstString string) {
 		}
 		h.Set("Content-Type", http.DetectContentType(first))
 	}
+	if fromSnap {
+		w.c.setHead(w.status, h, w.snap.length)
+		return
+	}
 	w.c.headerOwned(w.status, h)
 }
 
@@ -101,7 +105,7 @@ func (w *responseWriter) unshare() {
 	}
 	w.shared = false
 	w.sent = w.snap.header()
-	w.c.headerOwned(w.status, w.sent)
+	w.c.setHead(w.status, w.sent, w.snap.length)
 }
 
 // settle runs when the handler has returned: the engine keeps the
@@ -120,10 +124,11 @@ func (w *responseWriter) settle() {
 // snapKeys names and snapVals values, which covers the headers handlers
 // usually set (a type, a length, a cache policy, a cookie or two).
 type headerSnapshot struct {
-	keys [snapKeys]string
-	vals [snapVals]string
-	ends [snapKeys]uint8 // keys[i]'s values are vals[ends[i-1]:ends[i]]
-	n    uint8
+	keys   [snapKeys]string
+	vals   [snapVals]string
+	ends   [snapKeys]uint8 // keys[i]'s values are vals[ends[i-1]:ends[i]]
+	n      uint8
+	length bool // a Content-Length field: the engine sends the body as it is
 }
 
 const snapKeys, snapVals = 6, 8
@@ -136,10 +141,14 @@ func (s *headerSnapshot) take(h http.Header) bool {
 		return false
 	}
 	n, nv := 0, 0
+	s.length = false
 	for k, vs := range h {
 		if len(vs) == 0 || nv+len(vs) > snapVals || k == "Trailer" ||
-			strings.HasPrefix(k, http.TrailerPrefix) || strings.EqualFold(k, "Status") {
+			strings.HasPrefix(k, http.TrailerPrefix) || len(k) == 6 && strings.EqualFold(k, "Status") {
 			return false
+		}
+		if len(k) == 14 && strings.EqualFold(k, "Content-Length") {
+			s.length = true
 		}
 		s.keys[n] = k
 		nv += copy(s.vals[nv:], vs)
@@ -203,6 +212,13 @@ func (q *CGI) headerOwned(status int, h http.Header) {
 			userLength = true
 		}
 	}
+	q.setHead(status, h, userLength)
+}
+
+// setHead is headerOwned for a header with nothing to drop (a snapshot's:
+// take refuses the fields headerOwned deletes), whose Content-Length is
+// known.
+func (q *CGI) setHead(status int, h http.Header, userLength bool) {
 	if len(h) == 0 {
 		h = nil // the defaults, as Header(nil)
 	}
