@@ -17,12 +17,12 @@ import (
 // returns ErrBufferFull. Pace such producers with FlushWait or a stream.
 //
 // A Buffer is safe for concurrent use. Holding it costs the unsent bytes
-// plus one spare slice of the same capacity (the double buffer that lets the
-// application write while the previous piece is on its way out).
+// plus one spare slice of the same capacity per connection (the double
+// buffer that lets the application write while the previous piece is on
+// its way out).
 type Buffer struct {
 	mu       sync.Mutex
 	data     []byte // guarded by mu
-	spare    []byte // guarded by mu
 	discard  bool   // guarded by mu: HEAD: count the body, keep none of it
 	flushReq bool   // guarded by mu
 	finished bool   // guarded by mu
@@ -44,6 +44,13 @@ type outSignal struct {
 	wake      chan struct{} // there is work
 	startPump func()        // Threading on: pump from another goroutine while the callback runs
 	cfg       *bufferConfig // the listener's, shared: here rather than in each Buffer
+	// spare is the double buffer: the slice last sent, which the next
+	// take hands to the application to write into while the piece it
+	// takes is sent. It belongs to the goroutine sending the current
+	// request's output (the only caller of take and written with data),
+	// and is touched under that request's Buffer mutex; a Buffer failed
+	// after its request ended (written with no data) leaves it alone.
+	spare []byte
 }
 
 // bufferConfig is what every Buffer of a listener shares, reached through
@@ -217,8 +224,8 @@ func (b *Buffer) take() (data []byte, finished, flush bool, err error) {
 }
 
 func (b *Buffer) takeLocked() (data []byte, finished, flush bool, err error) {
-	data, b.data = b.data, b.spare[:0]
-	b.spare = nil
+	data, b.data = b.data, b.sig.spare[:0]
+	b.sig.spare = nil
 	finished, flush, err = b.finished, b.flushReq, b.err
 	b.flushReq = false
 	return data, finished, flush, err
@@ -236,7 +243,9 @@ func (b *Buffer) written(data []byte, err error) {
 // writtenLocked is written's bookkeeping (b.mu held); it returns the flush
 // waiters and error callbacks to call, unlocked, with fire.
 func (b *Buffer) writtenLocked(data []byte, err error) (ready []flushWaiter, onErr []func(error)) {
-	b.spare = data[:0]
+	if data != nil {
+		b.sig.spare = data[:0] // the sender's (outSignal.spare)
+	}
 	w := b.waits // nil for most responses: no waiters, no error callbacks
 	if err != nil {
 		if b.err == nil {

@@ -23,29 +23,29 @@ import (
 // the connection's read buffer, which then serves other requests. All
 // methods are safe for concurrent use.
 type CGI struct {
-	srv  *Server
-	l    *PortListener
-	cn   *conn
+	cn   *conn     // its server and listener are cn.srv and cn.l
 	from time.Time // arrival: the read that brought the head (connReader.readAt)
 
 	// The fields are ordered to pack: the request object is the one
 	// allocation per request, and its size sets how often the garbage
 	// collector runs under load (640 to 448 bytes took about a fifth off
-	// the server's CPU per pipelined request, bench/README).
+	// the server's CPU per pipelined request, bench/README; it is 288 now,
+	// TestRequestObjectSize). What few requests use lives behind pointers
+	// made on first use, what is the connection's is reached through cn.
 
 	mu       sync.Mutex  // lazily parsed input
-	in       *cgiInput   // guarded by mu: decoded query, form, cookies and files; nil until there are some
+	in       *cgiInput   // guarded by mu: decoded query, form, cookies, files, pause; nil until there are some
 	hasFiles atomic.Bool // set once files has one, after it is appended
 
 	parsedGet    bool // guarded by mu
 	parsedCk     bool // guarded by mu
 	continueSent bool
-	frame        framing // chosen when the head is sent
-	closeConn    bool    // set only by the connection goroutine or before pump
-	reclaimed    bool    // the connection goroutine's: wroteLast took the output buffers back
+	frame        framing       // chosen when the head is sent
+	closeConn    bool          // set only by the connection goroutine or before pump
+	reclaimed    bool          // the connection goroutine's: wroteLast took the output buffers back
+	asyncFlags   atomic.Uint32 // async's flags (async.go), here where they pack
 
-	body   *bodyReader   // request body left on the socket, if any
-	resume chan struct{} // non-nil while Stop pauses the body
+	body *bodyReader // request body left on the socket, if any
 
 	out       Buffer
 	resp      responseHead // guarded by out.mu
@@ -57,14 +57,28 @@ type CGI struct {
 
 	route *dirRoute // the handler-table row that routed the request, if any
 
-	rc       requestContext // Context (cgi_context.go)
-	timerAt  time.Duration  // StartTimer's time, as an offset from from
-	attached *[]attachment  // Attach's, nil for most requests
-	async    asyncState
+	rc    requestContext // Context (cgi_context.go)
+	rare  *rareState     // StartTimer's and Attach's, nil for most requests
+	async asyncState
+}
+
+// rareState is what few requests use, behind one pointer in the request
+// object. The callback's goroutine makes it and uses it.
+type rareState struct {
+	timerAt  time.Duration // StartTimer's time, as an offset from from
+	attached []attachment  // Attach's
+}
+
+// rareMade returns the request's rareState, making it on first use.
+func (q *CGI) rareMade() *rareState {
+	if q.rare == nil {
+		q.rare = new(rareState)
+	}
+	return q.rare
 }
 
 func newCGI(c *conn) *CGI {
-	q := &CGI{srv: c.srv, l: c.l, cn: c, from: c.cr.readAt}
+	q := &CGI{cn: c, from: c.cr.readAt}
 	q.rc.q = q
 	if q.from.IsZero() {
 		q.from = time.Now()
@@ -111,14 +125,14 @@ func (q *CGI) call() bool {
 // cut once its head is out.
 func (q *CGI) panicAnswer(what string, r *panics.Recovered) {
 	q.panicked.Store(true)
-	q.srv.log.Error("httpev: "+what+" panicked", "panic", r.Value,
+	q.cn.srv.log.Error("httpev: "+what+" panicked", "panic", r.Value,
 		"uri", string(q.cn.req.Target), "stack", string(r.Stack))
 	q.internalError()
 }
 
 // callCallback runs the request callback and returns its panic, if any.
 func (q *CGI) callCallback() *panics.Recovered {
-	return callRecovering(func() { q.l.callback(q) })
+	return callRecovering(func() { q.cn.l.callback(q) })
 }
 
 // Keep tells the server the request is not finished when the callback
@@ -190,8 +204,8 @@ func (q *CGI) Err() error {
 }
 
 func (q *CGI) fireOnError() {
-	if f := q.l.opts.OnError; f != nil {
-		q.l.exec.async(func() { f(q) })
+	if f := q.cn.l.opts.OnError; f != nil {
+		q.cn.l.exec.async(func() { f(q) })
 	}
 }
 
@@ -239,11 +253,17 @@ func (q *CGI) removeFiles() {
 }
 
 // StartTimer restarts the page timer (start_timer in the original).
-func (q *CGI) StartTimer() { q.timerAt = time.Since(q.from) }
+func (q *CGI) StartTimer() { q.rareMade().timerAt = time.Since(q.from) }
 
 // FlushTimer reports the time since StartTimer, or since the request
 // arrived: the page generation time (flush_timer in the original).
-func (q *CGI) FlushTimer() time.Duration { return time.Since(q.from) - q.timerAt }
+func (q *CGI) FlushTimer() time.Duration {
+	d := time.Since(q.from)
+	if q.rare != nil {
+		d -= q.rare.timerAt
+	}
+	return d
+}
 
 // closeHandler is one SETCLOSEHANDLER registration.
 type closeHandler struct {

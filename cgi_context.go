@@ -183,7 +183,7 @@ func (x *requestContext) watch() {
 		return // an ended request's connection serves others now
 	}
 	q := x.q
-	if q.srv.ctx.Err() != nil {
+	if q.cn.srv.ctx.Err() != nil {
 		q.cancelCtx()
 		return
 	}

@@ -57,14 +57,14 @@ func (q *CGI) Env(name string) string {
 	case "SERVER_NAME":
 		h := string(r.Host)
 		if h == "" {
-			return q.srv.opts.Hostname
+			return q.cn.srv.opts.Hostname
 		}
 		if host, _, err := net.SplitHostPort(h); err == nil {
 			return host
 		}
 		return h
 	case "SERVER_SOFTWARE":
-		return q.srv.opts.ServerName
+		return q.cn.srv.opts.ServerName
 	case "GATEWAY_INTERFACE":
 		return "CGI/1.1"
 	case "CONTENT_TYPE":
@@ -194,7 +194,7 @@ func methodString(m []byte) string {
 // and query.
 func (q *CGI) targetIsURI() bool {
 	r := &q.cn.req
-	return q.srv.opts.ProxyMode || len(r.Target) == 0 || r.Target[0] == '/' || string(r.Method) == "CONNECT" || string(r.Target) == "*"
+	return q.cn.srv.opts.ProxyMode || len(r.Target) == 0 || r.Target[0] == '/' || string(r.Method) == "CONNECT" || string(r.Target) == "*"
 }
 
 // requestURI is the target as received, except that an absolute-form
@@ -226,7 +226,7 @@ func (q *CGI) RemoteAddr() netip.AddrPort { return q.remoteAddr() }
 
 func (q *CGI) remoteAddr() netip.AddrPort {
 	peer := addrPort(q.cn.raddr)
-	if !q.srv.opts.Backend || !q.srv.trustsProxy(peer.Addr()) {
+	if !q.cn.srv.opts.Backend || !q.cn.srv.trustsProxy(peer.Addr()) {
 		return peer
 	}
 	v := q.cn.req.Get("X-Real-IP")
@@ -325,7 +325,7 @@ func (q *CGI) Cookie(name string) string {
 			if envNameEqual(f.Name, "COOKIE") {
 				// A cookie header past the limits keeps the pairs read so far.
 				in := q.inputLocked()
-				in.cookies, _ = q.srv.cookieDec.ParseCookies(in.cookies, f.Value)
+				in.cookies, _ = q.cn.srv.cookieDec.ParseCookies(in.cookies, f.Value)
 			}
 		}
 	}
@@ -384,18 +384,19 @@ func (q *CGI) parseGetLocked() {
 	}
 	// checkRequest measured it against the same decoder's limits, so this cannot fail.
 	in := q.inputLocked()
-	in.get, _ = q.srv.queryDec.ParseQuery(in.get, q.cn.req.RawQuery)
+	in.get, _ = q.cn.srv.queryDec.ParseQuery(in.get, q.cn.req.RawQuery)
 }
 
 // cgiInput holds the decoded query string, form fields, cookies and
-// received files, allocated only for a request that has one of them: most
-// small requests have none, and every byte of the request object is paid
-// on every request (see bufferConfig).
+// received files, and the pause of an upload (Stop), allocated only for a
+// request that has one of them: most small requests have none, and every
+// byte of the request object is paid on every request (see bufferConfig).
 type cgiInput struct {
 	get     []form.Pair
 	post    []form.Pair
 	cookies []form.Pair
 	files   []*MultipartFile
+	resume  chan struct{} // non-nil while Stop pauses the body
 }
 
 // inputLocked returns q's decoded input, allocating it (q.mu held).

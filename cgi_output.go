@@ -71,7 +71,7 @@ func (q *CGI) Header(h http.Header) {
 		return
 	}
 	if vs := h["Content-Type"]; len(h) == 1 && len(vs) == 1 {
-		if shared, ok := q.srv.ctypes.contentType(vs[0]); ok {
+		if shared, ok := q.cn.srv.ctypes.contentType(vs[0]); ok {
 			r.header, r.ct = shared.h, shared
 			return
 		}
@@ -181,27 +181,25 @@ type attachment struct {
 // same variable take turns (Attach waits for the variable), so it stays
 // race-free; with Threading off callbacks never overlap anyway.
 func (q *CGI) Attach(w *io.Writer) {
-	lock := q.srv.attachLock(w)
+	lock := q.cn.srv.attachLock(w)
 	lock.Lock()
-	if q.attached == nil {
-		q.attached = new([]attachment)
-	}
-	*q.attached = append(*q.attached, attachment{ptr: w, old: *w, lock: lock})
+	r := q.rareMade()
+	r.attached = append(r.attached, attachment{ptr: w, old: *w, lock: lock})
 	*w = q
 }
 
 // detachAll restores attached variables, newest first.
 func (q *CGI) detachAll() {
-	if q.attached == nil {
+	if q.rare == nil {
 		return
 	}
-	l := *q.attached
+	l := q.rare.attached
 	for i := len(l) - 1; i >= 0; i-- {
 		a := l[i]
 		*a.ptr = a.old
 		a.lock.Unlock()
 	}
-	q.attached = nil
+	q.rare.attached = nil
 }
 
 // internalError turns the response into a 500 if nothing was sent yet, or

@@ -246,10 +246,10 @@ const (
 // it.
 func (c *conn) reclaimLocked(b *Buffer) {
 	buf := b.data
-	if cap(b.spare) > cap(buf) {
-		buf = b.spare
+	if cap(b.sig.spare) > cap(buf) {
+		buf = b.sig.spare
 	}
-	b.data, b.spare = nil, nil
+	b.data, b.sig.spare = nil, nil
 	if cap(buf) <= 8<<10 { // an idle connection should not hold a big response's memory
 		c.outBuf = buf[:0]
 	}

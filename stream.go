@@ -25,8 +25,8 @@ func (q *CGI) Stream(next func(c *CGI) (more bool)) {
 			return
 		}
 		if err := q.out.FlushWait(step); err != nil {
-			q.srv.logDebug("httpev: stream", "err", err)
+			q.cn.srv.logDebug("httpev: stream", "err", err)
 		}
 	}
-	q.l.exec.async(func() { step(nil) })
+	q.cn.l.exec.async(func() { step(nil) })
 }

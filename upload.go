@@ -315,8 +315,8 @@ func (u *upload) PartEnd(p *multipart.Part) error {
 func (q *CGI) Stop() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.resume == nil {
-		q.resume = make(chan struct{})
+	if in := q.inputLocked(); in.resume == nil {
+		in.resume = make(chan struct{})
 	}
 }
 
@@ -324,22 +324,25 @@ func (q *CGI) Stop() {
 func (q *CGI) Start() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.resume != nil {
-		close(q.resume)
-		q.resume = nil
+	if q.in != nil && q.in.resume != nil {
+		close(q.in.resume)
+		q.in.resume = nil
 	}
 }
 
 // waitResumed blocks while the body is paused; it fails if the request is
 // dropped meanwhile.
 func (q *CGI) waitResumed() error {
+	var ch chan struct{}
 	q.mu.Lock()
-	ch := q.resume
+	if q.in != nil {
+		ch = q.in.resume
+	}
 	q.mu.Unlock()
 	if ch != nil {
 		select {
 		case <-ch:
-		case <-q.srv.ctx.Done():
+		case <-q.cn.srv.ctx.Done():
 			return ErrServerClosed
 		}
 	}
