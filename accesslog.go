@@ -98,7 +98,7 @@ func (q *CGI) logEntry() LogEntry {
 	q.out.mu.Lock()
 	status, sent := 0, q.out.sent
 	if q.resp.sent {
-		status = q.resp.status
+		status = q.resp.code()
 	}
 	q.out.mu.Unlock()
 	if q.rejected != 0 {

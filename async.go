@@ -34,9 +34,9 @@ func (q *CGI) Async(fn func()) {
 	// With the callback's end (endCallback): both flags live in one word,
 	// so one of the two settings comes first and the later one sees both:
 	// fn is taken by the callback's end or runs on its own, never neither.
-	q.asyncFlags.Or(asyncUsed)
+	q.flags.Or(asyncUsed)
 	q.mu.Lock()
-	if q.asyncFlags.Load()&asyncClosed == 0 {
+	if q.flags.Load()&asyncClosed == 0 {
 		a.add(fn)
 		q.mu.Unlock()
 		return
@@ -51,7 +51,7 @@ func (q *CGI) Async(fn func()) {
 // asyncState is a request's Async functions. It is part of the request
 // object, the one allocation per request, so it holds the usual single
 // function itself and the rare further ones behind a pointer; its flags
-// are CGI.asyncFlags: asyncUsed, asyncClosed, asyncReady. ready: the
+// are in CGI.flags: asyncUsed, asyncClosed, asyncReady. ready: the
 // functions wait for the goroutine that runs them (takeAsync), which owns
 // them from its clearing of the flag on.
 type asyncState struct {
@@ -69,14 +69,14 @@ const (
 // the functions registered by then wait for takeAsync.
 func (q *CGI) endCallback() {
 	a := &q.async
-	if q.asyncFlags.Or(asyncClosed)&asyncUsed == 0 {
+	if q.flags.Or(asyncClosed)&asyncUsed == 0 {
 		return // most requests; an Async from now on runs on its own
 	}
 	q.mu.Lock()
 	have := a.first != nil
 	q.mu.Unlock()
 	if have {
-		q.asyncFlags.Or(asyncReady)
+		q.flags.Or(asyncReady)
 	}
 }
 
@@ -93,12 +93,12 @@ func (a *asyncState) add(fn func()) {
 }
 
 // asyncWaiting reports whether Async functions wait for takeAsync.
-func (q *CGI) asyncWaiting() bool { return q.asyncFlags.Load()&asyncReady != 0 }
+func (q *CGI) asyncWaiting() bool { return q.flags.Load()&asyncReady != 0 }
 
 // takeAsync reports, once, that Async functions wait to run after the
 // callback: the caller owns them then, and runs them (runAsync).
 func (q *CGI) takeAsync() bool {
-	return q.asyncWaiting() && q.asyncFlags.And(^uint32(asyncReady))&asyncReady != 0
+	return q.asyncWaiting() && q.flags.And(^uint32(asyncReady))&asyncReady != 0
 }
 
 // runAsync runs the functions takeAsync handed over, in order; a panic

@@ -33,8 +33,7 @@ type Buffer struct {
 	pumpArmed atomic.Bool
 	queued    int64        // guarded by mu: body bytes accepted so far
 	sent      int64        // guarded by mu: body bytes written to the socket
-	err       error        // guarded by mu: sticky: why no more output can be sent
-	waits     *bufferWaits // guarded by mu: nil until FlushWait or OnError
+	waits     *bufferWaits // guarded by mu: nil until FlushWait, OnError or a failure
 	sig       *outSignal   // the connection's, reused request after request; set by init
 }
 
@@ -65,11 +64,13 @@ type bufferConfig struct {
 	serial    bool // callbacks run on the loop: FlushWait must not block
 }
 
-// bufferWaits holds what few responses ask for: flush waiters and error
-// callbacks, allocated on first use.
+// bufferWaits holds what few responses ask for or meet: flush waiters,
+// error callbacks and the error that ended the output, allocated on first
+// use.
 type bufferWaits struct {
 	waiters []flushWaiter
 	onError []func(error)
+	err     error // sticky: why no more output can be sent
 }
 
 type flushWaiter struct {
@@ -83,6 +84,14 @@ func (b *Buffer) init(sig *outSignal) { b.sig = sig }
 
 // threshold is the listener's flush threshold (Options.FlushThreshold).
 func (b *Buffer) threshold() int { return b.sig.cfg.threshold }
+
+// errLocked is why no more output can be sent, or nil (b.mu held).
+func (b *Buffer) errLocked() error {
+	if b.waits == nil {
+		return nil
+	}
+	return b.waits.err
+}
 
 // waitsLocked returns the Buffer's waiters, allocating them (b.mu held).
 func (b *Buffer) waitsLocked() *bufferWaits {
@@ -135,8 +144,8 @@ func bufferAppend[T string | []byte](b *Buffer, p T) (int, error) {
 
 func (b *Buffer) writableLocked(n int) error {
 	switch {
-	case b.err != nil:
-		return b.err
+	case b.errLocked() != nil:
+		return b.errLocked()
 	case b.finished:
 		return ErrRequestFinished
 	case len(b.data)+n > b.sig.cfg.max:
@@ -189,8 +198,7 @@ func (b *Buffer) FlushWait(done func(err error)) error {
 		done = func(err error) { exec.async(func() { user(err) }) }
 	}
 	b.mu.Lock()
-	if b.err != nil {
-		err := b.err
+	if err := b.errLocked(); err != nil {
 		b.mu.Unlock()
 		done(err)
 	} else {
@@ -226,7 +234,7 @@ func (b *Buffer) take() (data []byte, finished, flush bool, err error) {
 func (b *Buffer) takeLocked() (data []byte, finished, flush bool, err error) {
 	data, b.data = b.data, b.sig.spare[:0]
 	b.sig.spare = nil
-	finished, flush, err = b.finished, b.flushReq, b.err
+	finished, flush, err = b.finished, b.flushReq, b.errLocked()
 	b.flushReq = false
 	return data, finished, flush, err
 }
@@ -246,17 +254,14 @@ func (b *Buffer) writtenLocked(data []byte, err error) (ready []flushWaiter, onE
 	if data != nil {
 		b.sig.spare = data[:0] // the sender's (outSignal.spare)
 	}
-	w := b.waits // nil for most responses: no waiters, no error callbacks
+	w := b.waits // nil for most responses: no waiters, no error callbacks, no failure
 	if err != nil {
-		if b.err == nil {
-			b.err = err
-			if w != nil {
-				onErr = w.onError
-			}
+		w = b.waitsLocked()
+		if w.err == nil {
+			w.err = err
+			onErr = w.onError
 		}
-		if w != nil {
-			ready, w.waiters = w.waiters, nil
-		}
+		ready, w.waiters = w.waiters, nil
 	} else {
 		b.sent += int64(len(data))
 		if b.discard {

@@ -29,7 +29,7 @@ type CGI struct {
 	// The fields are ordered to pack: the request object is the one
 	// allocation per request, and its size sets how often the garbage
 	// collector runs under load (640 to 448 bytes took about a fifth off
-	// the server's CPU per pipelined request, bench/README; it is 288 now,
+	// the server's CPU per pipelined request, bench/README; it is 256 now,
 	// TestRequestObjectSize). What few requests use lives behind pointers
 	// made on first use, what is the connection's is reached through cn.
 
@@ -43,17 +43,15 @@ type CGI struct {
 	frame        framing       // chosen when the head is sent
 	closeConn    bool          // set only by the connection goroutine or before pump
 	reclaimed    bool          // the connection goroutine's: wroteLast took the output buffers back
-	asyncFlags   atomic.Uint32 // async's flags (async.go), here where they pack
+	flags        atomic.Uint32 // flagCompleted, flagPanicked and Async's (async.go): one word packs
 
 	body *bodyReader // request body left on the socket, if any
 
-	out       Buffer
-	resp      responseHead // guarded by out.mu
-	kept      atomic.Bool
-	completed atomic.Bool                // the whole response has been written
-	panicked  atomic.Bool                // the callback panicked (Stats.Dropped.Panic)
-	rejected  int32                      // status the server answered a rejected request with
-	dropped   atomic.Pointer[dropReason] // why the request was dropped (Err), set once; nil for most
+	out      Buffer
+	resp     responseHead // guarded by out.mu
+	kept     atomic.Bool
+	rejected int32                      // status the server answered a rejected request with
+	dropped  atomic.Pointer[dropReason] // why the request was dropped (Err), set once; nil for most
 
 	route *dirRoute // the handler-table row that routed the request, if any
 
@@ -61,6 +59,12 @@ type CGI struct {
 	rare  *rareState     // StartTimer's and Attach's, nil for most requests
 	async asyncState
 }
+
+// CGI.flags bits besides Async's.
+const (
+	flagCompleted = 1 << (iota + 8) // the whole response has been written
+	flagPanicked                    // the callback panicked (Stats.Dropped.Panic)
+)
 
 // rareState is what few requests use, behind one pointer in the request
 // object. The callback's goroutine makes it and uses it.
@@ -124,7 +128,7 @@ func (q *CGI) call() bool {
 // r: logged with its stack, counted (Stats.Dropped.Panic), answered 500 or
 // cut once its head is out.
 func (q *CGI) panicAnswer(what string, r *panics.Recovered) {
-	q.panicked.Store(true)
+	q.flags.Or(flagPanicked)
 	q.cn.srv.log.Error("httpev: "+what+" panicked", "panic", r.Value,
 		"uri", string(q.cn.req.Target), "stack", string(r.Stack))
 	q.internalError()
@@ -183,7 +187,7 @@ type dropReason struct{ err error }
 
 // clientGone records that the connection failed under the request.
 func (q *CGI) clientGone(err error) {
-	if q.completed.Load() {
+	if q.flags.Load()&flagCompleted != 0 {
 		// The whole response went out; a client closing now (or the
 		// background read noticing it) is the normal end, not an error.
 		q.cancelCtx()

@@ -17,10 +17,10 @@ import (
 // bytes by the connection goroutine when the first output is sent, because
 // only then is it known whether a Content-Length can be given.
 type responseHead struct {
-	status     int
 	header     http.Header
 	ct         *cachedType // header is ct.h, shared (headercache.go)
 	extra      *headExtra  // nil until a reason phrase or a cookie is set
+	status     int32       // code() reads it: 32 bits pack with the flags below
 	sent       bool
 	userLength bool // the application set Content-Length itself
 	abort      bool // cut the response: a panic after the head went out
@@ -35,7 +35,7 @@ type headExtra struct {
 
 // setStatus sets the status and its reason phrase ("" for the standard one).
 func (r *responseHead) setStatus(code int, reason string) {
-	r.status = code
+	r.status = int32(code)
 	switch {
 	case reason != "":
 		r.more().reason = reason
@@ -43,6 +43,9 @@ func (r *responseHead) setStatus(code int, reason string) {
 		r.extra.reason = ""
 	}
 }
+
+// code is the response status.
+func (r *responseHead) code() int { return int(r.status) }
 
 func (r *responseHead) more() *headExtra {
 	if r.extra == nil {

@@ -438,7 +438,7 @@ func (c *conn) badRequest(f func(*CGI), status int, err error) {
 	q.dropped.Store(&dropReason{err})
 	q.closeConn = true
 	c.linger = true
-	q.resp.status = status
+	q.resp.status = int32(status)
 	q.resp.header = http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
 	c.cur.Store(q)
 	defer c.cur.Store(nil)
@@ -612,7 +612,7 @@ func (c *conn) sendFinished(q *CGI) error {
 	data, err := c.sendRest(q)
 	if err != nil {
 		q.out.written(data, err)
-		q.completed.Store(false)
+		q.flags.And(^uint32(flagCompleted))
 		return err
 	}
 	c.wroteLast(q, data)
@@ -705,12 +705,12 @@ func (c *conn) sendPiece(q *CGI, data []byte, fin bool) (end bool, err error) {
 		// Set before the write: the client may read the end and close
 		// before send returns, and the background read must not take
 		// that for a client gone mid-response.
-		q.completed.Store(true)
+		q.flags.Or(flagCompleted)
 	}
 	err = c.send(q, data, fin)
 	if err != nil {
 		q.out.written(data, err)
-		q.completed.Store(false)
+		q.flags.And(^uint32(flagCompleted))
 		return true, err
 	}
 	if fin {

@@ -26,8 +26,7 @@ func (q *CGI) GiveUpHandle() (net.Conn, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	b.mu.Lock()
-	if b.err != nil {
-		err := b.err
+	if err := b.errLocked(); err != nil {
 		b.mu.Unlock()
 		return nil, err
 	}
@@ -52,7 +51,7 @@ func (q *CGI) GiveUpHandle() (net.Conn, error) {
 	}
 	pending = append(pending, cr.buf[cr.r:cr.w]...)
 	cr.r = cr.w
-	b.err = ErrHandleGivenUp
+	b.waitsLocked().err = ErrHandleGivenUp
 	c.gaveUp.Store(true)
 	b.mu.Unlock()
 	signal = true

@@ -32,7 +32,7 @@ const smallWrite = 4 << 10
 func (b *Buffer) takeIfDue() (data []byte, fin, ok bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !(b.finished || b.flushReq || len(b.data) >= b.sig.cfg.threshold || b.err != nil) {
+	if !(b.finished || b.flushReq || len(b.data) >= b.sig.cfg.threshold || b.errLocked() != nil) {
 		return nil, false, false, nil
 	}
 	data, fin, _, err = b.takeLocked()
@@ -78,7 +78,7 @@ func (c *conn) sendRest(q *CGI) (data []byte, err error) {
 	// Before the write: the client may read the end and close before it
 	// returns, and the background read must not take that for a client
 	// gone mid-response (sendPiece).
-	q.completed.Store(true)
+	q.flags.Or(flagCompleted)
 	return data, c.writeLocked(q, out, data, true, abort)
 }
 
@@ -171,7 +171,7 @@ var (
 func (c *conn) chooseFraming(q *CGI, fin bool) framing {
 	r := &q.resp
 	switch {
-	case !bodyAllowed(r.status):
+	case !bodyAllowed(r.code()):
 		return frameNone
 	case r.userLength:
 		return frameRaw
@@ -192,11 +192,11 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	} else {
 		dst = append(dst, "HTTP/1.1 "...)
 	}
-	dst = strconv.AppendInt(dst, int64(r.status), 10)
+	dst = strconv.AppendInt(dst, int64(r.code()), 10)
 	dst = append(dst, ' ')
 	if r.extra != nil && r.extra.reason != "" {
 		dst = append(dst, r.extra.reason...)
-	} else if t := http.StatusText(r.status); t != "" {
+	} else if t := http.StatusText(r.code()); t != "" {
 		dst = append(dst, t...)
 	} else {
 		dst = append(dst, "Status"...)
@@ -205,7 +205,7 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	var haveType, haveServer, haveDate bool
 	// A 101 hands the connection over (GiveUpHandle): its Connection field
 	// is the application's, and keep-alive no longer applies.
-	upgrade := r.status == http.StatusSwitchingProtocols
+	upgrade := r.code() == http.StatusSwitchingProtocols
 	header := r.header
 	if r.ct != nil {
 		// A shared Content-Type-only header: its line is ready, and
@@ -258,7 +258,7 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 		dst = c.srv.appendDate(dst)
 		dst = append(dst, "\r\n"...)
 	}
-	if !haveType && bodyAllowed(r.status) {
+	if !haveType && bodyAllowed(r.code()) {
 		dst = append(dst, "Content-Type: text/html\r\n"...)
 	}
 	var cookies []string

@@ -195,11 +195,11 @@ func (c *conn) countRequest(q *CGI) {
 		// wroteLast took the buffers back, after the head went out: the
 		// status is read without the mutex, since nothing writes it once
 		// resp.sent is set (every writer looks at sent under it first).
-		status = q.resp.status
+		status = q.resp.code()
 	} else {
 		q.out.mu.Lock()
 		if q.resp.sent {
-			status = q.resp.status
+			status = q.resp.code()
 		}
 		c.reclaimLocked(&q.out)
 		q.out.mu.Unlock()
@@ -209,7 +209,7 @@ func (c *conn) countRequest(q *CGI) {
 	}
 	err := q.Err()
 	cause := noDrop
-	if q.panicked.Load() {
+	if q.flags.Load()&flagPanicked != 0 {
 		cause = dropPanic
 	} else if err != nil {
 		cause = causeOf(err, status)
