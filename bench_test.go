@@ -398,3 +398,56 @@ func BenchmarkUpload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServeHandlerAdapter is ServeHandler's own cost, without a
+// socket: a parsed request becomes a CGI and is answered, by a net/http
+// handler through ServeHandler and by the same answer written as a CGI
+// callback (native); the response stays in the Buffer, which is handed
+// back for the next request as a connection does. The difference is what
+// the adapter adds to a request: building the http.Request, the writer,
+// and handing the handler's head to the engine.
+func BenchmarkServeHandlerAdapter(b *testing.B) {
+	srv, l, _ := testServer(b, Options{}, ListenOptions{Threading: true}, helloCallback)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String()) // for its addresses only
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	c := newConn(srv, l, nc)
+	head := []byte("GET /db HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	if _, err := c.req.Parse(head, c.lim); err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"id":4174,"randomNumber":331}`)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Server"] = benchServer
+		h["Content-Type"] = []string{"application/json"}
+		_, _ = w.Write(body)
+	})
+	hdr := http.Header{"Server": benchServer, "Content-Type": {"application/json"}}
+	for _, way := range []struct {
+		name string
+		cb   func(*CGI)
+	}{
+		{"native", func(q *CGI) { q.Header(hdr); _, _ = q.Write(body) }},
+		{"servehandler", ServeHandler(handler)},
+	} {
+		b.Run(way.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				q := newCGI(c)
+				way.cb(q)
+				if q.out.Len() != len(body) {
+					b.Fatalf("%d bytes buffered", q.out.Len())
+				}
+				c.outBuf = q.out.data[:0]
+			}
+		})
+	}
+}

@@ -171,8 +171,10 @@ func (q *CGI) requestHeader(noHost bool, pre ...[]byte) (http.Header, string) {
 	return h, all[:preLen]
 }
 
+// isHost reports a Host field name, in any case; called for every field
+// three times per request, so it compares the bytes itself.
 func isHost(name []byte) bool {
-	return len(name) == 4 && strings.EqualFold(string(name), "Host")
+	return len(name) == 4 && name[0]|0x20 == 'h' && name[1]|0x20 == 'o' && name[2]|0x20 == 's' && name[3]|0x20 == 't'
 }
 
 // commonHeaders interns the field names clients send most, keyed by their

@@ -219,8 +219,16 @@ func (q *CGI) headerOwned(status int, h http.Header) {
 // take refuses the fields headerOwned deletes), whose Content-Length is
 // known.
 func (q *CGI) setHead(status int, h http.Header, userLength bool) {
-	if len(h) == 0 {
+	var ct *cachedType
+	switch vs := h["Content-Type"]; {
+	case len(h) == 0:
 		h = nil // the defaults, as Header(nil)
+	case len(h) == 1 && len(vs) == 1:
+		// A type alone, the commonest head: the engine's shared map and
+		// ready line for it, as CGI.Header uses (headercache.go).
+		if shared, ok := q.cn.srv.ctypes.contentType(vs[0]); ok {
+			h, ct = shared.h, shared
+		}
 	}
 	q.out.mu.Lock()
 	defer q.out.mu.Unlock()
@@ -229,7 +237,7 @@ func (q *CGI) setHead(status int, h http.Header, userLength bool) {
 		return
 	}
 	r.setStatus(status, "")
-	r.header, r.ct, r.userLength = h, nil, userLength
+	r.header, r.ct, r.userLength = h, ct, userLength
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
