@@ -212,3 +212,35 @@ func TestCookieNames(t *testing.T) {
 func TestRequestObjectSize(t *testing.T) {
 	assert.LessOrEqual(t, unsafe.Sizeof(CGI{}), uintptr(256))
 }
+
+// TestStatusLine: the status line of named codes (made once, statusLines),
+// of a code net/http does not name, and of a reason the application set,
+// over HTTP/1.1 and HTTP/1.0, read off a raw socket.
+func TestStatusLine(t *testing.T) {
+	_, l, _ := testServer(t, Options{}, ListenOptions{}, func(c *CGI) {
+		switch c.Param("s") {
+		case "gone":
+			c.Header(http.Header{"Status": {"404 Gone Fishing"}})
+		case "":
+		default:
+			c.Header(http.Header{"Status": {c.Param("s")}})
+		}
+		c.WriteString("x")
+	})
+	for _, tc := range []struct{ query, proto, want string }{
+		{"", "HTTP/1.1", "HTTP/1.1 200 OK\r\n"},
+		{"s=404", "HTTP/1.1", "HTTP/1.1 404 Not Found\r\n"},
+		{"s=503", "HTTP/1.0", "HTTP/1.0 503 Service Unavailable\r\n"},
+		{"s=299", "HTTP/1.1", "HTTP/1.1 299 Status\r\n"},
+		{"s=799", "HTTP/1.1", "HTTP/1.1 799 Status\r\n"},
+		{"s=gone", "HTTP/1.1", "HTTP/1.1 404 Gone Fishing\r\n"},
+	} {
+		nc, br := rawConn(t, l)
+		_, err := io.WriteString(nc, "GET /?"+tc.query+" "+tc.proto+"\r\nHost: x\r\nConnection: close\r\n\r\n")
+		require.NoError(t, err)
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, line, tc.query)
+		nc.Close()
+	}
+}

@@ -225,16 +225,19 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	} else {
 		dst = append(dst, "HTTP/1.1 "...)
 	}
-	dst = strconv.AppendInt(dst, int64(r.code()), 10)
-	dst = append(dst, ' ')
-	if r.extra != nil && r.extra.reason != "" {
+	code := r.code()
+	switch {
+	case r.extra != nil && r.extra.reason != "":
+		dst = strconv.AppendInt(dst, int64(code), 10)
+		dst = append(dst, ' ')
 		dst = append(dst, r.extra.reason...)
-	} else if t := http.StatusText(r.code()); t != "" {
-		dst = append(dst, t...)
-	} else {
-		dst = append(dst, "Status"...)
+		dst = append(dst, "\r\n"...)
+	case code >= 100 && code < len(statusLines) && statusLines[code] != "":
+		dst = append(dst, statusLines[code]...)
+	default:
+		dst = strconv.AppendInt(dst, int64(code), 10)
+		dst = append(dst, " Status\r\n"...)
 	}
-	dst = append(dst, "\r\n"...)
 	var haveType, haveServer, haveDate bool
 	// A 101 hands the connection over (GiveUpHandle): its Connection field
 	// is the application's, and keep-alive no longer applies.
@@ -274,10 +277,12 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 			dst = appendHeaderLine(dst, k, v)
 		}
 	}
-	for k, vs := range c.srv.defaultHeaders {
-		if _, set := r.header[k]; !set {
-			for _, v := range vs {
-				dst = appendHeaderLine(dst, k, v)
+	if len(c.srv.defaultHeaders) > 0 {
+		for k, vs := range c.srv.defaultHeaders {
+			if _, set := r.header[k]; !set {
+				for _, v := range vs {
+					dst = appendHeaderLine(dst, k, v)
+				}
 			}
 		}
 	}
@@ -322,6 +327,20 @@ func (c *conn) appendHead(dst []byte, q *CGI, length int64) []byte {
 	}
 	return append(dst, "\r\n"...)
 }
+
+// statusLines holds the rest of the status line after "HTTP/1.x " for
+// the codes net/http names ("200 OK\r\n"; "" for the others, which get
+// "Status" as their reason). Made once, it spares each response
+// formatting its code and looking its reason up.
+var statusLines = func() []string {
+	l := make([]string, 600)
+	for code := 100; code < len(l); code++ {
+		if t := http.StatusText(code); t != "" {
+			l[code] = strconv.Itoa(code) + " " + t + "\r\n"
+		}
+	}
+	return l
+}()
 
 func bodyAllowed(status int) bool { return status >= 200 && status != 204 && status != 304 }
 
