@@ -42,8 +42,8 @@ type conn struct {
 	// holdTimer writes held answers after holdWait; created on the first
 	// hold, armed only while answers are held (guarded by wmu).
 	holdTimer *time.Timer
-	writeBy   time.Time // guarded by wmu: the write deadline armed last (setWriteDeadline)
-	vecArr    [4][]byte // backing for vec
+	writeBy   time.Duration // guarded by wmu: the write deadline armed last, since clockBase (setWriteDeadline)
+	vecArr    [4][]byte     // backing for vec
 	vec       net.Buffers
 	outBuf    []byte    // output buffer handed from request to request
 	sig       outSignal // the Buffer's wake channel and pump start, reused per request
@@ -490,13 +490,20 @@ func (c *conn) setWriteDeadline() {
 	if t <= 0 {
 		return
 	}
-	want := time.Now().Add(t)
-	if want.Sub(c.writeBy) <= t>>6 {
+	// The monotonic clock alone (time.Since of a time with its reading)
+	// costs about half of time.Now, which reads the wall clock too; the
+	// deadline made from it keeps the monotonic reading, which Go's
+	// deadlines go by.
+	want := time.Since(clockBase) + t
+	if want-c.writeBy <= t>>6 {
 		return
 	}
 	c.writeBy = want
-	_ = c.nc.SetWriteDeadline(want)
+	_ = c.nc.SetWriteDeadline(clockBase.Add(want))
 }
+
+// clockBase anchors the deadlines setWriteDeadline keeps as durations.
+var clockBase = time.Now()
 
 // serveRequest runs one request to its end; it reports whether the
 // connection may carry another.
@@ -609,13 +616,15 @@ func (c *conn) sendFinished(q *CGI) error {
 		return err
 	}
 	q.removeFiles() // before the end goes out (sendPiece)
-	data, err := c.sendRest(q)
-	if err != nil {
+	data, done, err := c.sendRest(q)
+	switch {
+	case err != nil:
 		q.out.written(data, err)
 		q.flags.And(^uint32(flagCompleted))
 		return err
+	case !done:
+		c.wroteLast(q, data)
 	}
-	c.wroteLast(q, data)
 	return nil
 }
 

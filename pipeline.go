@@ -53,8 +53,9 @@ const holdWait = time.Millisecond
 func (c *conn) holdLimit() int { return min(smallWrite, c.srv.opts.FlushThreshold) }
 
 // mayHold reports whether the final piece of q's response, out (held
-// answers included), may be held back rather than written now (wmu and
-// q.out.mu held, the head already built: appendHead has set closeConn).
+// answers included), may be held back rather than written now (wmu held,
+// perhaps q.out.mu too; the head already built: appendHead has set
+// closeConn).
 func (c *conn) mayHold(q *CGI, abort bool, n int) bool {
 	return n <= c.holdLimit() && c.cr.buffered() > 0 && !abort &&
 		!q.closeConn && !c.req.Close && q.frame != frameClose &&

@@ -2,6 +2,7 @@ package httpev
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,8 +59,11 @@ func (c *conn) send(q *CGI, data []byte, fin bool) error {
 // sendRest finishes q's response and sends all of its output that is left
 // (sendFinished): marking the end, taking the output and writing the head
 // share one turn of the Buffer's mutex, which finishTake and send took
-// two for. data is the output taken, for written.
-func (c *conn) sendRest(q *CGI) (data []byte, err error) {
+// two for. data is the output taken, for written. An answer held back for
+// the pipeline's next write (most of a pipelined batch) is recorded as
+// written in that turn too, where wroteLast would take another: done
+// reports it.
+func (c *conn) sendRest(q *CGI) (data []byte, done bool, err error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	b := &q.out
@@ -71,15 +75,31 @@ func (c *conn) sendRest(q *CGI) (data []byte, err error) {
 	}
 	if err != nil {
 		b.mu.Unlock()
-		return data, err
+		return data, false, err
 	}
 	out, abort := c.headLocked(q, true)
-	b.mu.Unlock()
+	out, vec := c.frameLocked(q, out, data, true, abort)
 	// Before the write: the client may read the end and close before it
 	// returns, and the background read must not take that for a client
 	// gone mid-response (sendPiece).
 	q.flags.Or(flagCompleted)
-	return data, c.writeLocked(q, out, data, true, abort)
+	hold := len(vec) == 0 && c.mayHold(q, abort, len(out))
+	if hold && b.waits == nil {
+		// No flush waiters or error callbacks to call (they would be
+		// called unlocked): wroteLast's work, here.
+		c.hold(out)
+		b.writtenLocked(data, nil)
+		c.reclaimLocked(b)
+		b.mu.Unlock()
+		q.reclaimed = true
+		return data, true, nil
+	}
+	b.mu.Unlock()
+	if hold {
+		c.hold(out)
+		return data, false, nil
+	}
+	return data, false, c.writeOutLocked(q, out, vec, true, abort)
 }
 
 // headLocked begins what send writes: the answers held back, then the
@@ -98,6 +118,18 @@ func (c *conn) headLocked(q *CGI, fin bool) (out []byte, abort bool) {
 // writeLocked writes out (held answers, the head) and data framed as the
 // response requires, then the end of the body when fin; wmu held.
 func (c *conn) writeLocked(q *CGI, out, data []byte, fin, abort bool) error {
+	out, vec := c.frameLocked(q, out, data, fin, abort)
+	if fin && len(vec) == 0 && c.mayHold(q, abort, len(out)) {
+		c.hold(out)
+		return nil
+	}
+	return c.writeOutLocked(q, out, vec, fin, abort)
+}
+
+// frameLocked appends data, framed as the response requires, to out, and
+// the end of the body when fin; a large data goes in vec instead, with out
+// before it. wmu held.
+func (c *conn) frameLocked(q *CGI, out, data []byte, fin, abort bool) ([]byte, net.Buffers) {
 	vec := c.vecArr[:0]
 	if q.frame == frameNone {
 		data = nil
@@ -128,10 +160,11 @@ func (c *conn) writeLocked(q *CGI, out, data []byte, fin, abort bool) error {
 			vec = append(vec, lastChunk)
 		}
 	}
-	if fin && len(vec) == 0 && c.mayHold(q, abort, len(out)) {
-		c.hold(out)
-		return nil
-	}
+	return out, vec
+}
+
+// writeOutLocked writes what frameLocked made; wmu held.
+func (c *conn) writeOutLocked(q *CGI, out []byte, vec net.Buffers, fin, abort bool) error {
 	c.setWriteDeadline()
 	var err error
 	var n int64
