@@ -46,6 +46,10 @@ import (
 //     the connection (CGI.GiveUpHandle), so WebSocket libraries work.
 //   - panic(http.ErrAbortHandler) drops the request (CGI.Drop); other
 //     panics are recovered by the engine as for any callback.
+//   - The head is settled when the handler returns, so a handler that
+//     answers later passes w to RequestCGI(r).Async, whose functions run
+//     after that, not to a goroutine of its own started with Keep, which
+//     would race with it.
 //
 // The handler runs where any callback runs: with ListenOptions.Threading
 // off on the Server's single loop goroutine, one at a time, so it must

@@ -68,7 +68,8 @@ func (w *responseWriter) commit(first []byte, firstString string) {
 		return
 	}
 	w.committed = true
-	if w.status == 0 {
+	fresh := w.status == 0 // the snapshot is taken now, not at an earlier WriteHeader
+	if fresh {
 		w.WriteHeader(http.StatusOK)
 	}
 	h, fromSnap := w.sent, w.snapped
@@ -76,7 +77,7 @@ func (w *responseWriter) commit(first []byte, firstString string) {
 		h = w.header
 		_, typed := h["Content-Type"]
 		sniff := !typed && len(first)+len(firstString) > 0
-		if sniff || !w.snap.matches(h) {
+		if sniff || !fresh && !w.snap.matches(h) {
 			h = w.snap.header() // changed since WriteHeader, or about to be
 		} else {
 			w.shared = true
