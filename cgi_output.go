@@ -73,11 +73,9 @@ func (q *CGI) Header(h http.Header) {
 		r.header, r.ct = nil, nil // the defaults, with no map to allocate
 		return
 	}
-	if vs := h["Content-Type"]; len(h) == 1 && len(vs) == 1 {
-		if shared, ok := q.cn.srv.ctypes.contentType(vs[0]); ok {
-			r.header, r.ct = shared.h, shared
-			return
-		}
+	if shared, ok := q.cn.srv.ctypes.typeOnly(h); ok {
+		r.header, r.ct = shared.h, shared
+		return
 	}
 	r.ct = nil
 	r.header = make(http.Header, len(h))

@@ -619,13 +619,19 @@ func (c *conn) sendFinished(q *CGI) error {
 	data, done, err := c.sendRest(q)
 	switch {
 	case err != nil:
-		q.out.written(data, err)
-		q.flags.And(^uint32(flagCompleted))
-		return err
+		return c.sendFailed(q, data, err)
 	case !done:
 		c.wroteLast(q, data)
 	}
 	return nil
+}
+
+// sendFailed records that sending data, a piece of q's response, failed
+// with err (which it returns): the response did not complete.
+func (c *conn) sendFailed(q *CGI, data []byte, err error) error {
+	q.out.written(data, err)
+	q.flags.And(^uint32(flagCompleted))
+	return err
 }
 
 // dropRequest answers a request that failed before its callback ran and
@@ -716,11 +722,8 @@ func (c *conn) sendPiece(q *CGI, data []byte, fin bool) (end bool, err error) {
 		// that for a client gone mid-response.
 		q.flags.Or(flagCompleted)
 	}
-	err = c.send(q, data, fin)
-	if err != nil {
-		q.out.written(data, err)
-		q.flags.And(^uint32(flagCompleted))
-		return true, err
+	if err = c.send(q, data, fin); err != nil {
+		return true, c.sendFailed(q, data, err)
 	}
 	if fin {
 		c.wroteLast(q, data)
@@ -736,11 +739,18 @@ func (c *conn) sendPiece(q *CGI, data []byte, fin bool) (end bool, err error) {
 func (c *conn) wroteLast(q *CGI, data []byte) {
 	b := &q.out
 	b.mu.Lock()
-	ready, onErr := b.writtenLocked(data, nil)
-	c.reclaimLocked(b)
+	ready, onErr := c.wroteLastLocked(q, data)
 	b.mu.Unlock()
-	q.reclaimed = true
 	b.fire(ready, onErr, nil)
+}
+
+// wroteLastLocked is wroteLast's bookkeeping (the Buffer's mutex held); it
+// returns what fire must call, unlocked.
+func (c *conn) wroteLastLocked(q *CGI, data []byte) (ready []flushWaiter, onErr []func(error)) {
+	ready, onErr = q.out.writtenLocked(data, nil)
+	c.reclaimLocked(&q.out)
+	q.reclaimed = true
+	return ready, onErr
 }
 
 // continue100 answers Expect: 100-continue once, just before the body is

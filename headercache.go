@@ -36,6 +36,17 @@ type cachedType struct {
 	line []byte // "Content-Type: v\r\n"; empty for "" (no Content-Type at all)
 }
 
+// typeOnly returns the shared head for h when h is a Content-Type alone,
+// one value, that the cache holds or takes: the commonest head, which
+// CGI.Header and ServeHandler's writer then send without a map of their
+// own.
+func (hc *headerCache) typeOnly(h http.Header) (*cachedType, bool) {
+	if vs := h["Content-Type"]; len(h) == 1 && len(vs) == 1 {
+		return hc.contentType(vs[0])
+	}
+	return nil, false
+}
+
 // contentType returns the shared header for v, or false when the cache
 // is full.
 func (hc *headerCache) contentType(v string) (*cachedType, bool) {

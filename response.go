@@ -88,10 +88,8 @@ func (c *conn) sendRest(q *CGI) (data []byte, done bool, err error) {
 		// No flush waiters or error callbacks to call (they would be
 		// called unlocked): wroteLast's work, here.
 		c.hold(out)
-		b.writtenLocked(data, nil)
-		c.reclaimLocked(b)
+		c.wroteLastLocked(q, data) // nothing to fire: no waits
 		b.mu.Unlock()
-		q.reclaimed = true
 		return data, true, nil
 	}
 	b.mu.Unlock()

@@ -221,15 +221,10 @@ func (q *CGI) headerOwned(status int, h http.Header) {
 // known.
 func (q *CGI) setHead(status int, h http.Header, userLength bool) {
 	var ct *cachedType
-	switch vs := h["Content-Type"]; {
-	case len(h) == 0:
+	if len(h) == 0 {
 		h = nil // the defaults, as Header(nil)
-	case len(h) == 1 && len(vs) == 1:
-		// A type alone, the commonest head: the engine's shared map and
-		// ready line for it, as CGI.Header uses (headercache.go).
-		if shared, ok := q.cn.srv.ctypes.contentType(vs[0]); ok {
-			h, ct = shared.h, shared
-		}
+	} else if shared, ok := q.cn.srv.ctypes.typeOnly(h); ok {
+		h, ct = shared.h, shared // as CGI.Header (headercache.go)
 	}
 	q.out.mu.Lock()
 	defer q.out.mu.Unlock()
