@@ -305,7 +305,7 @@ func (c *conn) setIdleDeadline(t time.Time) {
 // would otherwise be the last read's Timeout and close the connection.
 func (c *conn) waitHere(timeout time.Duration) error {
 	c.setIdleDeadline(deadlineAfter(time.Now(), timeout))
-	_, err := c.readIdle(true)
+	_, err := c.readIdle(true, time.Time{})
 	return err
 }
 

@@ -387,12 +387,11 @@ func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, erro
 	lp := &c.loop
 	// One clock read per wait, for everything below: the arrival time of
 	// what a read finds at once, the residence check, the deadlines (it
-	// was two or three; idleWaiter.at).
+	// was two or three; readIdle's at).
 	now := time.Now()
 	if lp.ready {
 		lp.ready = false
-		c.idleWait.at = now
-		nothing, err := c.readIdle(false)
+		nothing, err := c.readIdle(false, now)
 		if !nothing {
 			if err == nil && c.l.timeout <= 0 {
 				// As below: a partial head must not meet a deadline
@@ -417,8 +416,7 @@ func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, erro
 	}
 	since := now
 	c.setIdleDeadline(since.Add(c.srv.ev.p.Tuning().Grace))
-	c.idleWait.at = since
-	_, err := c.readIdle(true)
+	_, err := c.readIdle(true, since)
 	if !errors.Is(err, errTimeout) {
 		if err == nil && c.l.timeout <= 0 {
 			// No head read will set a deadline of its own: leave the one
@@ -435,7 +433,7 @@ func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, erro
 	// Could not park: wait out the rest of the idle timeout here, or
 	// once a shutdown began the drain window (setIdleDeadline).
 	c.setIdleDeadline(deadlineAfter(since, timeout))
-	_, err = c.readIdle(true)
+	_, err = c.readIdle(true, time.Time{})
 	return again, err
 }
 

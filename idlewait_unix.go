@@ -29,14 +29,6 @@ type idleWaiter struct {
 	noWait  bool             // report EAGAIN instead of waiting
 	again   bool             // a read that does not wait found nothing
 	waited  bool             // the read found nothing at first and waited
-
-	// at, when set by the caller (waitNext) just before readIdle, is the
-	// time to record as the arrival of what a read finds without waiting:
-	// the caller has just read the clock, and a clock read costs about
-	// 60 ns here (time.Now reads two clocks) against about 4 µs for a whole
-	// small keep-alive request (bench/README, "Changes for issue 14").
-	// readIdle clears it.
-	at time.Time
 }
 
 // canReadIdle reports whether idle waits can hold no read buffer: the
@@ -60,7 +52,12 @@ func (c *conn) sysConn() syscall.RawConn {
 // without, it reports nothing (and takes no buffer) when the socket has
 // nothing to read: the poller's readiness report was stale. Callers check
 // canReadIdle first.
-func (c *conn) readIdle(block bool) (nothing bool, err error) {
+//
+// at, when not zero, is a clock reading the caller has just taken: the
+// arrival time of what a read finds without waiting (a clock read costs
+// about 60 ns here, time.Now reading two clocks, against about 4 µs for a
+// whole small keep-alive request: bench/README, "Changes for issue 14").
+func (c *conn) readIdle(block bool, at time.Time) (nothing bool, err error) {
 	w := &c.idleWait
 	cr := &c.cr
 	if w.read == nil {
@@ -82,8 +79,6 @@ func (c *conn) readIdle(block bool) (nothing bool, err error) {
 		}
 		w.control = func(fd uintptr) { w.read(fd) }
 	}
-	at := w.at
-	w.at = time.Time{}
 	w.n, w.err, w.again, w.waited, w.noWait = 0, nil, false, false, !block
 	if block {
 		err = w.rc.Read(w.read)
