@@ -170,20 +170,36 @@ func (d *db) update(ctx context.Context, n int) ([]world, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int32, n)
-	nums := make([]int32, n)
 	for i := range ws {
 		ws[i].RandomNumber = randomID()
 	}
-	sorted := slices.Clone(ws)
-	slices.SortFunc(sorted, func(a, b world) int { return cmp.Compare(a.ID, b.ID) })
-	for i, w := range sorted {
-		ids[i], nums[i] = w.ID, w.RandomNumber
-	}
-	if _, err := d.pool.Exec(ctx, stmtUpdate, ids, nums); err != nil {
+	if err := d.write(ctx, ws); err != nil {
 		return nil, err
 	}
 	return ws, nil
+}
+
+// write stores ws's numbers in one statement. A random batch can name a
+// row twice, and PostgreSQL applies an unpredictable one of the joined
+// values when UPDATE ... FROM matches a row more than once; the answer
+// lists the row's numbers in order, so the table must end with the last.
+// Hence one value per id, the last, ids ascending so that concurrent
+// batches lock rows in the same order.
+func (d *db) write(ctx context.Context, ws []world) error {
+	sorted := slices.Clone(ws)
+	// Stable, so that a repeated id's entries keep the answer's order.
+	slices.SortStableFunc(sorted, func(a, b world) int { return cmp.Compare(a.ID, b.ID) })
+	ids := make([]int32, 0, len(sorted))
+	nums := make([]int32, 0, len(sorted))
+	for i, w := range sorted {
+		if i+1 < len(sorted) && sorted[i+1].ID == w.ID {
+			continue // a later entry names the same row
+		}
+		ids = append(ids, w.ID)
+		nums = append(nums, w.RandomNumber)
+	}
+	_, err := d.pool.Exec(ctx, stmtUpdate, ids, nums)
+	return err
 }
 
 // fortunes reads every Fortune row, adds the request-time one and sorts

@@ -168,3 +168,23 @@ func TestNoDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateRepeatedRow: a batch that names a row more than once leaves
+// the table with the row's last number, the one the answer ends with.
+// PostgreSQL applies an unpredictable one of the values when an UPDATE's
+// join matches a row twice, so the batch must carry one value per row.
+func TestUpdateRepeatedRow(t *testing.T) {
+	url := pgtest.Start(t)
+	t.Setenv("DATABASE_URL", url)
+	d, err := openDB(context.Background())
+	require.NoError(t, err)
+	defer d.close()
+	ctx := context.Background()
+	batch := []world{{7, 101}, {3, 301}, {7, 102}, {9, 901}, {7, 103}, {3, 302}}
+	require.NoError(t, d.write(ctx, batch))
+	for id, want := range map[int32]int32{7: 103, 3: 302, 9: 901} {
+		var n int32
+		require.NoError(t, d.pool.QueryRow(ctx, "SELECT randomNumber FROM World WHERE id = $1", id).Scan(&n))
+		assert.Equal(t, want, n, "row %d", id)
+	}
+}
