@@ -435,7 +435,6 @@ func (l *PortListener) drainAccepts() {
 // (54 wrk read errors in 3 restarts with -procs 2). Other processes take
 // what is left; a socket of this process alone is empty long before.
 func (l *PortListener) drainQueue(ln net.Listener) {
-	d := ln.(interface{ SetDeadline(time.Time) error })
 	end := time.Now().Add(maxQueueDrain)
 	if by := l.drainBy.Load(); by != 0 && time.Unix(0, by).Before(end) {
 		end = time.Unix(0, by)
@@ -444,15 +443,36 @@ func (l *PortListener) drainQueue(ln net.Listener) {
 		if sem := l.srv.connSem; sem != nil && !l.srv.opts.RejectOverload && !sem.TryAcquire(1) {
 			return
 		}
-		// A deadline not yet passed lets Accept try the queue once.
-		_ = d.SetDeadline(time.Now().Add(time.Millisecond))
-		nc, err := ln.Accept()
-		if err != nil {
+		nc, err := takeQueued(ln)
+		if nc == nil {
 			l.releaseConn()
+			if err != nil {
+				l.srv.log.Warn("httpev: draining the accept queue", "addr", l.key, "err", err)
+			}
 			return
 		}
 		l.serveConn(nc)
 	}
+}
+
+// takeQueuedByDeadline is takeQueued for a listener that is not a socket:
+// a deadline not yet passed lets Accept try the queue once, unless the
+// machine is loaded enough for it to pass before Accept runs.
+func takeQueuedByDeadline(ln net.Listener) (net.Conn, error) {
+	d, ok := ln.(interface{ SetDeadline(time.Time) error })
+	if !ok {
+		return nil, nil
+	}
+	_ = d.SetDeadline(time.Now().Add(time.Millisecond))
+	nc, err := ln.Accept()
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, nil // the queue is empty
+		}
+		return nil, err
+	}
+	return nc, nil
 }
 
 // maxQueueDrain bounds drainQueue: an accept takes microseconds, so a

@@ -427,6 +427,10 @@ func (rl *Listener) Accept() (net.Conn, error) {
 	return New(fd, localTCP(fd, rl.Addr()), sockaddrTCP(sa)), nil
 }
 
+// Socket returns the listening socket Go holds, for a caller that takes
+// connections from its queue directly (a graceful shutdown's drain).
+func (rl *Listener) Socket() *net.TCPListener { return rl.TCPListener }
+
 // SetDeadline wakes or bounds a waiting Accept.
 func (rl *Listener) SetDeadline(t time.Time) error {
 	_ = rl.TCPListener.SetDeadline(t)

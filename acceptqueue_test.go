@@ -1,0 +1,86 @@
+package httpev
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// countingListener is a net.Listener of the user's own, whose Accept may do
+// work of its own: the drain must go through it.
+type countingListener struct {
+	net.Listener
+	accepts atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	l.accepts.Add(1)
+	return l.Listener.Accept()
+}
+
+func (l *countingListener) SetDeadline(t time.Time) error {
+	return l.Listener.(*net.TCPListener).SetDeadline(t)
+}
+
+// TestTakeQueued: the graceful drain's accept takes every connection the
+// kernel has queued, in order, each with what its client sent, and then
+// reports the queue empty rather than waiting; a deadline already passed
+// on the socket (drainAccepts sets one to wake the accept loop) does not
+// stop it; a listener of the user's own is accepted from through its own
+// Accept.
+func TestTakeQueued(t *testing.T) {
+	check := func(t *testing.T, ln net.Listener, dial func() (net.Conn, error)) {
+		const n = 4
+		for i := range n {
+			c, err := dial()
+			require.NoError(t, err)
+			defer c.Close()
+			_, err = fmt.Fprintf(c, "client %d", i)
+			require.NoError(t, err)
+		}
+		for i := range n {
+			nc, err := takeQueued(ln)
+			require.NoError(t, err)
+			require.NotNil(t, nc, "connection %d of %d not taken", i, n)
+			require.NoError(t, nc.SetReadDeadline(time.Now().Add(5*time.Second)))
+			b := make([]byte, 64)
+			m, err := nc.Read(b)
+			require.NoError(t, err)
+			assert.Equal(t, fmt.Sprintf("client %d", i), string(b[:m]))
+			require.NoError(t, nc.Close())
+		}
+		nc, err := takeQueued(ln)
+		assert.NoError(t, err)
+		assert.Nil(t, nc, "the queue is empty")
+	}
+	t.Run("tcp", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		require.NoError(t, ln.(*net.TCPListener).SetDeadline(time.Now().Add(-time.Second)))
+		check(t, ln, func() (net.Conn, error) { return net.Dial("tcp", ln.Addr().String()) })
+	})
+	t.Run("unix", func(t *testing.T) {
+		ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+		if err != nil {
+			t.Skipf("no unix sockets here: %v", err)
+		}
+		defer ln.Close()
+		check(t, ln, func() (net.Conn, error) { return net.Dial("unix", ln.Addr().String()) })
+	})
+	t.Run("own listener", func(t *testing.T) {
+		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer tl.Close()
+		ln := &countingListener{Listener: tl}
+		check(t, ln, func() (net.Conn, error) { return net.Dial("tcp", tl.Addr().String()) })
+		assert.Equal(t, int32(5), ln.accepts.Load(), "four connections and the empty queue, each through its Accept")
+	})
+}
+
