@@ -83,4 +83,3 @@ func TestTakeQueued(t *testing.T) {
 		assert.Equal(t, int32(5), ln.accepts.Load(), "four connections and the empty queue, each through its Accept")
 	})
 }
-
