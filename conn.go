@@ -29,6 +29,7 @@ type conn struct {
 	// the connection leaves Go's netpoller (internal/rawfd) while a log
 	// callback may still read a finished request's environment.
 	laddr, raddr net.Addr
+	raddrText    atomic.Pointer[string] // raddr as ServeHandler's r.RemoteAddr, made on first use
 	cr           connReader
 	st           *statStripe // the counters it adds to (stats.go)
 	req          http1.Request
