@@ -213,6 +213,17 @@ func TestRequestObjectSize(t *testing.T) {
 	assert.LessOrEqual(t, unsafe.Sizeof(CGI{}), uintptr(256))
 }
 
+// TestConnObjectSize keeps the connection object in the 1,152-byte size
+// class on 64-bit systems: every idle keep-alive connection holds one, and
+// bench/run idle measures what each costs. A part only some connections use
+// (the chunked reader, say) goes behind a pointer made on first use.
+func TestConnObjectSize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes are for 64-bit systems")
+	}
+	assert.LessOrEqual(t, unsafe.Sizeof(conn{}), uintptr(1152))
+}
+
 // TestStatusLine: the status line of named codes (made once, statusLines),
 // of a code net/http does not name, and of a reason the application set,
 // over HTTP/1.1 and HTTP/1.0, read off a raw socket.
