@@ -30,10 +30,11 @@ import (
 // reused.
 type Conn struct {
 	mu           sync.Mutex
-	fd           int       // guarded by mu: the raw descriptor; -1 while gc serves or once closed
-	gc           net.Conn  // guarded by mu: the Go connection while one is needed
-	closed       bool      // guarded by mu
-	rdl, wdl     time.Time // guarded by mu: deadlines, applied to gc when it is made
+	fd           int             // guarded by mu: the raw descriptor; -1 while gc serves or once closed
+	gc           net.Conn        // guarded by mu: the Go connection while one is needed
+	grc          syscall.RawConn // guarded by mu: gc's, made once with gc (each SyscallConn call allocates)
+	closed       bool            // guarded by mu
+	rdl, wdl     time.Time       // guarded by mu: deadlines, applied to gc when it is made
 	laddr, raddr net.Addr
 	hooks        Hooks // set once, before the Conn is shared
 }
@@ -110,7 +111,7 @@ func (fc *Conn) FD() int {
 			return -1
 		}
 		_ = fc.gc.Close()
-		fc.gc, fc.fd = nil, fd
+		fc.gc, fc.grc, fc.fd = nil, nil, fd
 	}
 	return fc.fd
 }
@@ -158,6 +159,9 @@ func (fc *Conn) goConnLocked() (net.Conn, error) {
 	_ = gc.SetReadDeadline(fc.rdl)
 	_ = gc.SetWriteDeadline(fc.wdl)
 	fc.gc = gc
+	if sc, ok := gc.(syscall.Conn); ok {
+		fc.grc, _ = sc.SyscallConn()
+	}
 	return gc, nil
 }
 
@@ -309,9 +313,12 @@ func (r rawConn) Control(f func(fd uintptr)) error {
 		f(uintptr(fc.fd))
 		return nil
 	}
-	gc := fc.gc
+	grc := fc.grc
 	fc.mu.Unlock()
-	return rawOf(gc, func(rc syscall.RawConn) error { return rc.Control(f) })
+	if grc == nil {
+		return errNoRaw
+	}
+	return grc.Control(f)
 }
 
 func (r rawConn) Read(f func(fd uintptr) bool) error {
@@ -331,25 +338,19 @@ func (r rawConn) wait(f func(fd uintptr) bool, through func(syscall.RawConn, fun
 			return nil
 		}
 	}
-	gc, err := fc.goConnLocked()
+	_, err := fc.goConnLocked()
+	grc := fc.grc
 	fc.mu.Unlock()
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
+	case grc == nil:
+		return errNoRaw
 	}
-	return rawOf(gc, func(rc syscall.RawConn) error { return through(rc, f) })
+	return through(grc, f)
 }
 
-func rawOf(c net.Conn, do func(syscall.RawConn) error) error {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return errors.New("rawfd: connection has no descriptor")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	return do(rc)
-}
+var errNoRaw = errors.New("rawfd: connection has no descriptor")
 
 func ignoringEINTR(f func() (int, error)) (int, error) {
 	for {

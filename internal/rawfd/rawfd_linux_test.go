@@ -113,3 +113,25 @@ func TestFdConnCloseWhileWaiting(t *testing.T) {
 		t.Fatal("Close did not end the waiting read")
 	}
 }
+
+// TestRawConnThroughGoAllocates: once the connection is Go's, its
+// SyscallConn's Read and Control reach Go's descriptor without an
+// allocation (Go's own SyscallConn makes a new object on every call, and
+// an idle wait on a goroutine used to pay for one per request).
+func TestRawConnThroughGoAllocates(t *testing.T) {
+	client, fc := fdPair(t, nil)
+	_, err := fc.GoConn()
+	require.NoError(t, err)
+	_, err = client.Write([]byte("x"))
+	require.NoError(t, err)
+	rc, err := fc.SyscallConn()
+	require.NoError(t, err)
+	var seen atomic.Int32
+	read := func(uintptr) bool { seen.Add(1); return true }
+	control := func(uintptr) { seen.Add(1) }
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = rc.Read(read) }), "Read")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = rc.Control(control) }), "Control")
+	assert.Positive(t, seen.Load())
+	require.NoError(t, fc.Close())
+	assert.Error(t, rc.Control(control), "closed")
+}
