@@ -385,6 +385,7 @@ func (pc *pollClient) Fresh() bool { return pc.reqCount == 0 }
 // own, which the caller starts; again otherwise, with what the read found.
 func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, error) {
 	lp := &c.loop
+	c.cr.owing = false // the last request's: it has been served
 	// One clock read per wait, for everything below: the arrival time of
 	// what a read finds at once, the residence check, the deadlines (it
 	// was two or three; readIdle's at).
@@ -415,13 +416,21 @@ func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, erro
 		return again, c.waitHere(timeout)
 	}
 	since := now
-	c.setIdleDeadline(since.Add(c.srv.ev.p.Tuning().Grace))
+	// The grace's deadline, unless the one in force (an earlier wait's,
+	// left in place: owe below) ends at most an eighth of the grace
+	// sooner: the grace only decides when to park.
+	grace := c.srv.ev.p.Tuning().Grace
+	if want := since.Add(grace); !c.cr.graceCovers(want, grace/8) {
+		c.setIdleDeadline(want)
+	}
 	_, err := c.readIdle(true, since)
 	if !errors.Is(err, errTimeout) {
 		if err == nil && c.l.timeout <= 0 {
-			// No head read will set a deadline of its own: leave the one
-			// a wait without parking would have left.
-			c.setIdleDeadline(deadlineAfter(since, timeout))
+			// No head read will set a deadline of its own: the next read
+			// of the socket, if one comes before the next wait (the
+			// rest of a head, a body), sets the one a wait without
+			// parking would have left.
+			c.cr.owe(deadlineAfter(since, timeout))
 		}
 		return again, err
 	}
@@ -560,7 +569,7 @@ func (c *conn) detach() *rawfd.Conn {
 	s.mu.Lock() // Server.drain reads c.nc under it
 	c.nc = fc
 	s.mu.Unlock()
-	c.cr.conn = fc
+	c.cr.setConn(fc)
 	c.idleWait.rc, _ = fc.SyscallConn()
 	return fc
 }
