@@ -306,7 +306,7 @@ func (c *conn) setIdleDeadline(t time.Time) {
 // written (pipeline.go).
 func (c *conn) beforeRead() error {
 	if c.cr.owing {
-		c.setIdleDeadline(c.cr.owedDeadline())
+		c.setIdleDeadline(c.cr.owed.at())
 	}
 	return c.flushHeld()
 }

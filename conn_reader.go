@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -53,10 +54,12 @@ type connReader struct {
 	// other setter, Server.drain, only shortens an idle connection's wait
 	// once it is closing, and a closing connection sets its deadline again
 	// (setIdleDeadline) before it waits on.
-	// Both are UnixNano, 0 for no deadline (the connection object's size
-	// counts: TestConnObjectSize); owing is beside bgRunning below.
-	rdl  int64
-	owed int64
+	// Both are times as durations since clockBase, on the monotonic clock
+	// like setWriteDeadline's (24-byte times would take the connection
+	// object past its size class: TestConnObjectSize); owing is beside
+	// bgRunning below.
+	rdl  deadline
+	owed deadline
 
 	// background read, for noticing a client that goes away while its
 	// request is being answered
@@ -144,7 +147,7 @@ func (cr *connReader) readConn(p []byte) (int, error) {
 // deadline still owed is superseded.
 func (cr *connReader) setReadDeadline(t time.Time) {
 	cr.owing = false
-	cr.rdl = unixNano(t)
+	cr.rdl = deadlineOf(t)
 	_ = cr.conn.SetReadDeadline(t)
 }
 
@@ -153,23 +156,31 @@ func (cr *connReader) setReadDeadline(t time.Time) {
 // recorded, which covers no grace.
 func (cr *connReader) setConn(nc net.Conn) {
 	cr.conn = nc
-	cr.rdl, cr.owing = 1, false
+	cr.rdl, cr.owing = unknownDeadline, false
 }
 
-// owedDeadline is the deadline owe left.
-func (cr *connReader) owedDeadline() time.Time {
-	if cr.owed == 0 {
+// deadline is a read deadline as a duration since clockBase.
+type deadline time.Duration
+
+const (
+	noDeadline      deadline = math.MinInt64     // the zero Time: none
+	unknownDeadline deadline = math.MinInt64 + 1 // not known: covers nothing
+)
+
+// deadlineOf is t as a deadline.
+func deadlineOf(t time.Time) deadline {
+	if t.IsZero() {
+		return noDeadline
+	}
+	return deadline(t.Sub(clockBase))
+}
+
+// at is d as a time for SetReadDeadline.
+func (d deadline) at() time.Time {
+	if d == noDeadline {
 		return time.Time{}
 	}
-	return time.Unix(0, cr.owed)
-}
-
-// unixNano is t as UnixNano, 0 for the zero Time (no deadline).
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
+	return clockBase.Add(time.Duration(d))
 }
 
 // Read implements io.Reader over the body bytes.
