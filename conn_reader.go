@@ -46,14 +46,16 @@ type connReader struct {
 	// beforeRead runs before every read of the socket: answers held back
 	// are written first, so they never wait on the client (pipeline.go).
 	beforeRead func() error
-	// rdl is the read deadline this connection last set on conn (zero:
-	// none), so that an idle wait can leave one that is close enough
-	// (graceCovers); owed is a deadline an idle wait left to the next read
-	// to set, if there is one before the next idle wait (owe). Every
-	// deadline this connection sets goes through setReadDeadline; the one
-	// other setter, Server.drain, only shortens an idle connection's wait
-	// once it is closing, and a closing connection sets its deadline again
-	// (setIdleDeadline) before it waits on.
+	// rdl is the read deadline the connection last set on conn, so that
+	// an idle wait can keep one that is close enough (graceCovers); owed
+	// is a deadline an idle wait left to the next read to set, if there is
+	// one before the next idle wait (owe). The connection's goroutine owns
+	// both. Its deadlines go through setReadDeadline; the other setters do
+	// not record theirs: the background read's (startLocked) is replaced
+	// and recorded by abortBackgroundRead before the next wait, and
+	// Server.drain only shortens a closing connection's wait, which sets
+	// its deadline again (setIdleDeadline) before it waits on.
+	//
 	// Both are times as durations since clockBase, on the monotonic clock
 	// like setWriteDeadline's (24-byte times would take the connection
 	// object past its size class: TestConnObjectSize); owing is beside
@@ -268,7 +270,9 @@ func (cr *connReader) startLocked(onGone func()) {
 	cr.bgRunning = true
 	cr.bgSet.Store(true)
 	cr.bgDone = make(chan struct{})
-	cr.setReadDeadline(time.Time{})
+	// Not recorded (rdl): this may run on another goroutine than the
+	// connection's, and abortBackgroundRead records what it leaves.
+	_ = cr.conn.SetReadDeadline(time.Time{})
 	cr.bgMu.Unlock() // abortBackgroundRead waits for bgDone: it is set
 	go func() {
 		defer close(cr.bgDone)
