@@ -446,7 +446,7 @@ func (l *PortListener) drainQueue(ln net.Listener) {
 		nc, err := takeQueued(ln)
 		if nc == nil {
 			l.releaseConn()
-			if err != nil {
+			if err != nil && !errors.Is(err, net.ErrClosed) { // closed meanwhile: Close cut the rest
 				l.srv.log.Warn("httpev: draining the accept queue", "addr", l.key, "err", err)
 			}
 			return
