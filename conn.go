@@ -72,8 +72,8 @@ type conn struct {
 
 func newConn(srv *Server, l *PortListener, nc net.Conn) *conn {
 	c := &conn{srv: srv, l: l, nc: nc, lim: &srv.limits, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
-	c.cr.setConn(nc)
-	c.cr.beforeRead = c.beforeRead
+	c.cr.conn = nc
+	c.cr.beforeRead = c.flushHeld
 	c.loop.init(c)
 	c.st = srv.stats.stripe()
 	c.cr.st = c.st
@@ -218,7 +218,7 @@ func (c *conn) lingerClose() {
 		return
 	}
 	end := time.Now().Add(lingerTime)
-	c.cr.setReadDeadline(end)
+	_ = c.nc.SetReadDeadline(end)
 	if c.cr.buf == nil {
 		c.srv.takeReadBuf(&c.cr)
 	}
@@ -295,20 +295,10 @@ func (c *conn) awaitRequest(onRunner bool) (stepOutcome, error) {
 // deadline is restored rather than overridden (the connection would
 // otherwise sit out its IdleTimeout in a shutdown).
 func (c *conn) setIdleDeadline(t time.Time) {
-	c.cr.setReadDeadline(t)
+	_ = c.nc.SetReadDeadline(t)
 	if c.closing.Load() {
-		c.cr.setReadDeadline(c.drainDeadline())
+		_ = c.nc.SetReadDeadline(c.drainDeadline())
 	}
-}
-
-// beforeRead runs before every read of the socket (connReader.beforeRead):
-// the deadline an idle wait left owing is set, then answers held back are
-// written (pipeline.go).
-func (c *conn) beforeRead() error {
-	if c.cr.owing {
-		c.setIdleDeadline(c.cr.owed.at())
-	}
-	return c.flushHeld()
 }
 
 // waitHere waits for the next request on this goroutine with the idle

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"math"
 	"net"
 	"os"
 	"sync"
@@ -46,28 +45,11 @@ type connReader struct {
 	// beforeRead runs before every read of the socket: answers held back
 	// are written first, so they never wait on the client (pipeline.go).
 	beforeRead func() error
-	// rdl is the read deadline the connection last set on conn, so that
-	// an idle wait can keep one that is close enough (graceCovers); owed
-	// is a deadline an idle wait left to the next read to set, if there is
-	// one before the next idle wait (owe). The connection's goroutine owns
-	// both. Its deadlines go through setReadDeadline; the other setters do
-	// not record theirs: the background read's (startLocked) is replaced
-	// and recorded by abortBackgroundRead before the next wait, and
-	// Server.drain only shortens a closing connection's wait, which sets
-	// its deadline again (setIdleDeadline) before it waits on.
-	//
-	// Both are times as durations since clockBase, on the monotonic clock
-	// like setWriteDeadline's (24-byte times would take the connection
-	// object past its size class: TestConnObjectSize); owing is beside
-	// bgRunning below.
-	rdl  deadline
-	owed deadline
 
 	// background read, for noticing a client that goes away while its
 	// request is being answered
 	bgMu      sync.Mutex
 	bgRunning bool          // guarded by bgMu
-	owing     bool          // owed is to be set (not guarded by bgMu; here to pack)
 	bgDone    chan struct{} // guarded by bgMu
 	bgLater   func()        // guarded by bgMu: a background read to start later (startLaterRead)
 	// bgSet is bgRunning || bgLater != nil, written under bgMu: it lets
@@ -129,7 +111,7 @@ func (cr *connReader) readConn(p []byte) (int, error) {
 		if !cr.headBy.IsZero() && cr.headBy.Before(d) {
 			d = cr.headBy
 		}
-		cr.setReadDeadline(d)
+		_ = cr.conn.SetReadDeadline(d)
 	}
 	n, err := cr.conn.Read(p)
 	if n > 0 {
@@ -143,46 +125,6 @@ func (cr *connReader) readConn(p []byte) (int, error) {
 		cr.err = err
 	}
 	return n, err
-}
-
-// setReadDeadline sets the socket's read deadline and records it; a
-// deadline still owed is superseded.
-func (cr *connReader) setReadDeadline(t time.Time) {
-	cr.owing = false
-	cr.rdl = deadlineOf(t)
-	_ = cr.conn.SetReadDeadline(t)
-}
-
-// setConn makes nc the socket read from. Its read deadline is unknown
-// (internal/rawfd's connection starts with none), so a past one is
-// recorded, which covers no grace.
-func (cr *connReader) setConn(nc net.Conn) {
-	cr.conn = nc
-	cr.rdl, cr.owing = unknownDeadline, false
-}
-
-// deadline is a read deadline as a duration since clockBase.
-type deadline time.Duration
-
-const (
-	noDeadline      deadline = math.MinInt64     // the zero Time: none
-	unknownDeadline deadline = math.MinInt64 + 1 // not known: covers nothing
-)
-
-// deadlineOf is t as a deadline.
-func deadlineOf(t time.Time) deadline {
-	if t.IsZero() {
-		return noDeadline
-	}
-	return deadline(t.Sub(clockBase))
-}
-
-// at is d as a time for SetReadDeadline.
-func (d deadline) at() time.Time {
-	if d == noDeadline {
-		return time.Time{}
-	}
-	return clockBase.Add(time.Duration(d))
 }
 
 // Read implements io.Reader over the body bytes.
@@ -270,8 +212,6 @@ func (cr *connReader) startLocked(onGone func()) {
 	cr.bgRunning = true
 	cr.bgSet.Store(true)
 	cr.bgDone = make(chan struct{})
-	// Not recorded (rdl): this may run on another goroutine than the
-	// connection's, and abortBackgroundRead records what it leaves.
 	_ = cr.conn.SetReadDeadline(time.Time{})
 	cr.bgMu.Unlock() // abortBackgroundRead waits for bgDone: it is set
 	go func() {
@@ -302,9 +242,9 @@ func (cr *connReader) abortBackgroundRead() {
 	if !cr.bgRunning {
 		return
 	}
-	cr.setReadDeadline(aLongTimeAgo)
+	_ = cr.conn.SetReadDeadline(aLongTimeAgo)
 	<-cr.bgDone
-	cr.setReadDeadline(time.Time{})
+	_ = cr.conn.SetReadDeadline(time.Time{})
 	cr.bgRunning = false
 	if cr.bgErr != nil {
 		cr.err = cr.bgErr

@@ -385,7 +385,6 @@ func (pc *pollClient) Fresh() bool { return pc.reqCount == 0 }
 // own, which the caller starts; again otherwise, with what the read found.
 func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, error) {
 	lp := &c.loop
-	c.cr.owing = false // the last request's: it has been served
 	// One clock read per wait, for everything below: the arrival time of
 	// what a read finds at once, the residence check, the deadlines (it
 	// was two or three; readIdle's at).
@@ -416,21 +415,13 @@ func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, erro
 		return again, c.waitHere(timeout)
 	}
 	since := now
-	// The grace's deadline, unless the one in force (an earlier wait's,
-	// left in place: owe below) ends at most an eighth of the grace
-	// sooner: the grace only decides when to park.
-	grace := c.srv.ev.p.Tuning().Grace
-	if want := since.Add(grace); !c.cr.graceCovers(want, grace/8) {
-		c.setIdleDeadline(want)
-	}
+	c.setIdleDeadline(since.Add(c.srv.ev.p.Tuning().Grace))
 	_, err := c.readIdle(true, since)
 	if !errors.Is(err, errTimeout) {
 		if err == nil && c.l.timeout <= 0 {
-			// No head read will set a deadline of its own: the next read
-			// of the socket, if one comes before the next wait (the
-			// rest of a head, a body), sets the one a wait without
-			// parking would have left.
-			c.cr.owe(deadlineAfter(since, timeout))
+			// No head read will set a deadline of its own: leave the one
+			// a wait without parking would have left.
+			c.setIdleDeadline(deadlineAfter(since, timeout))
 		}
 		return again, err
 	}
@@ -444,22 +435,6 @@ func (c *conn) waitNext(timeout time.Duration, onRunner bool) (stepOutcome, erro
 	c.setIdleDeadline(deadlineAfter(since, timeout))
 	_, err = c.readIdle(true, time.Time{})
 	return again, err
-}
-
-// graceCovers reports whether the read deadline in force is want or
-// earlier by at most slack, so that an idle wait can keep it rather than
-// set it again (a keep-alive request cost one or two deadline changes;
-// /sleep: 0.98 -> 0.12 per request, bench/README).
-func (cr *connReader) graceCovers(want time.Time, slack time.Duration) bool {
-	w := deadlineOf(want)
-	return cr.rdl > unknownDeadline && cr.rdl <= w && w-cr.rdl <= deadline(slack)
-}
-
-// owe leaves t for the next read of the socket to set as its deadline,
-// if one comes before the next idle wait; most requests arrive whole in
-// the idle wait's read and need none.
-func (cr *connReader) owe(t time.Time) {
-	cr.owed, cr.owing = deadlineOf(t), true
 }
 
 // mayPark reports whether this idle wait may end in parking: the
@@ -585,7 +560,7 @@ func (c *conn) detach() *rawfd.Conn {
 	s.mu.Lock() // Server.drain reads c.nc under it
 	c.nc = fc
 	s.mu.Unlock()
-	c.cr.setConn(fc)
+	c.cr.conn = fc
 	c.idleWait.rc, _ = fc.SyscallConn()
 	return fc
 }

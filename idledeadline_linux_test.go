@@ -10,13 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestIdleWaitOwedDeadline (ListenOptions.Timeout off): an idle wait on a goroutine keeps the grace's
-// deadline of the wait before it when that one is close enough, and leaves
-// the idle timeout's deadline owing to the next read. A request whose head
-// comes in two pieces must then wait for the rest with the idle timeout,
-// not with the grace of an earlier wait (which would close the connection
-// after about 100 ms).
-func TestIdleWaitOwedDeadline(t *testing.T) {
+// TestIdleWaitSplitHead (ListenOptions.Timeout off): after an idle wait
+// on a goroutine, bounded by the grace's deadline, found the first bytes
+// of a request, the rest of its head is waited for with the idle timeout,
+// not with that grace (which would close the connection after about
+// 100 ms). Several requests first, so that the waits follow one another
+// as on a busy connection.
+func TestIdleWaitSplitHead(t *testing.T) {
 	leakCheck(t)
 	const idle = 800 * time.Millisecond
 	grace := poller.DefaultTuning().Grace
@@ -25,7 +25,7 @@ func TestIdleWaitOwedDeadline(t *testing.T) {
 	// wait's is the only bound.
 	srv, l, _ := testServer(t, Options{IdleTimeout: idle}, ListenOptions{Timeout: -1}, parkEcho)
 	c, br := rawConn(t, l)
-	for i := range 3 { // the later waits find the first one's deadline close enough
+	for i := range 3 {
 		io.WriteString(c, parkGet(i))
 		expectOK(t, br, i)
 	}

@@ -140,12 +140,7 @@ import (
 //     10 ms would park clients that come back within a page's assets;
 //     1 s keeps 5 KB per connection for a second of every pause. 100 ms
 //     is between them: a pause of 100 ms costs the park's 6-9 µs, under
-//     0.01% of the pause. The wait's deadline is set again only when the
-//     one in force would end more than an eighth of Grace sooner
-//     (httpev's waitNext), so the park can come up to Grace/8 early: a
-//     busy keep-alive connection changes its deadline about once per
-//     Grace/8 (12.5 ms), where it did once or twice per request (/sleep:
-//     0.98 -> 0.12 changes per request, bench/README).
+//     0.01% of the pause.
 //
 //  6. Batch (Tuning.Batch): events taken per epoll_wait. What a replaced
 //     runner had left of its batch goes to its replacement first: left to
@@ -163,8 +158,7 @@ import (
 // means its default (DefaultTuning).
 type Tuning struct {
 	// Grace is how long a connection that is not resident waits on its
-	// goroutine before it parks (rule 5), less up to an eighth when an
-	// earlier wait's deadline is kept. Default 100 ms.
+	// goroutine before it parks (rule 5). Default 100 ms.
 	Grace time.Duration
 	// Batch is how many events one epoll_wait takes (rule 6). Default 128.
 	Batch int
