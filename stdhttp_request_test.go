@@ -47,15 +47,25 @@ func showRequest(r *http.Request) string {
 	return b.String()
 }
 
-// rawExchange sends raw request bytes and returns the response body.
-func rawExchange(t *testing.T, addr, raw string) string {
+// sendRaw dials addr and sends raw, with a 10 s deadline on the
+// connection for what the caller reads. The caller closes it; so does
+// the test's end, if a check fails first.
+func sendRaw(t *testing.T, addr, raw string) net.Conn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
 	require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)))
 	_, err = io.WriteString(nc, raw)
 	require.NoError(t, err)
+	return nc
+}
+
+// rawExchange sends raw request bytes and returns the response body.
+func rawExchange(t *testing.T, addr, raw string) string {
+	t.Helper()
+	nc := sendRaw(t, addr, raw)
+	defer nc.Close()
 	res, err := http.ReadResponse(bufio.NewReader(nc), nil)
 	require.NoError(t, err)
 	defer res.Body.Close()
@@ -314,12 +324,8 @@ func TestServeHandlerHeaderFrozen(t *testing.T) {
 // rawHead returns the head of the response to a GET of path, as sent.
 func rawHead(t *testing.T, addr, path string) string {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
+	nc := sendRaw(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
 	defer nc.Close()
-	require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = io.WriteString(nc, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
-	require.NoError(t, err)
 	var head []byte
 	buf := make([]byte, 4096)
 	for !strings.Contains(string(head), "\r\n\r\n") {

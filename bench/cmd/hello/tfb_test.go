@@ -72,16 +72,24 @@ func get(t *testing.T, url string) (*http.Response, string) {
 	return res, string(b)
 }
 
+// testDB starts the private PostgreSQL (skipping when it is not
+// installed) and opens the servers' pool on it, closed when the test ends.
+func testDB(t *testing.T) (*db, string) {
+	t.Helper()
+	url := pgtest.Start(t)
+	t.Setenv("DATABASE_URL", url)
+	d, err := openDB(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(d.close)
+	return d, url
+}
+
 // TestTechEmpowerRoutes checks every server's answers against the rules
 // the benchmark claims to follow: exact bodies and content types, random
 // rows that are the table's, counts clamped to 1..500, the fortunes page
 // sorted and escaped with the added row, updates that reach the table.
 func TestTechEmpowerRoutes(t *testing.T) {
-	url := pgtest.Start(t)
-	t.Setenv("DATABASE_URL", url)
-	d, err := openDB(context.Background())
-	require.NoError(t, err)
-	defer d.close()
+	d, url := testDB(t)
 	check, err := pgx.Connect(context.Background(), url)
 	require.NoError(t, err)
 	defer check.Close(context.Background())
@@ -174,11 +182,7 @@ func TestNoDatabase(t *testing.T) {
 // PostgreSQL applies an unpredictable one of the values when an UPDATE's
 // join matches a row twice, so the batch must carry one value per row.
 func TestUpdateRepeatedRow(t *testing.T) {
-	url := pgtest.Start(t)
-	t.Setenv("DATABASE_URL", url)
-	d, err := openDB(context.Background())
-	require.NoError(t, err)
-	defer d.close()
+	d, _ := testDB(t)
 	ctx := context.Background()
 	batch := []world{{7, 101}, {3, 301}, {7, 102}, {9, 901}, {7, 103}, {3, 302}}
 	require.NoError(t, d.write(ctx, batch))
