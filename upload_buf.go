@@ -17,13 +17,15 @@ const (
 	uploadBufBig = 64 << 10
 	// uploadBufSmall is the buffer size once more than uploadsBig uploads
 	// are in flight. Then the CPUs are busy with other uploads whatever
-	// the read size, and memory per upload counts: 200 uploads of 8 MiB,
-	// 100 at a time (bench/run uploads-concurrent), with no allocation per
-	// chunk, took 67-82 KB of server memory per upload in flight with 16
-	// KB buffers against 122 KB with 64 KB ones (net/http: 77-83 KB), for
-	// about 10% more server CPU; with AsyncIO writing inline beyond
-	// MaxOverlapped files, 59-65 KB.
-	uploadBufSmall = 16 << 10
+	// the read size, and memory per upload counts. 200 uploads of 8 MiB,
+	// 100 at a time (bench/run uploads-concurrent), server memory per
+	// upload in flight (net/http: 77-84 KB): 64 KB buffers 122 KB, 32 KB
+	// ones 71-74, 16 KB ones 55-58. 32 KB against 16 KB (five rounds
+	// alternating, bench/README): server CPU 1.77-1.80 s against
+	// 1.91-1.97 s, the 200 in 1.21-1.27 s against 1.29-1.35 s; with
+	// Threading off 77-80 KB against 62-63, CPU 2.03-2.07 s against
+	// 2.29-2.36 s.
+	uploadBufSmall = 32 << 10
 	// uploadsBig is how many uploads in flight still get big buffers: one
 	// or two uploads at a time go at full speed, and at most 256 KB of
 	// big buffers stay pooled once many uploads run.
