@@ -205,20 +205,22 @@ func (c *conn) pollWatch(gone func(), over *atomic.Bool) bool {
 // staying open.
 func (c *conn) registerWatch(gone func()) bool {
 	lp := &c.loop
+	p := &c.srv.ev.p
 	ok := false
-	watch := func(fd uintptr) { ok = c.srv.ev.p.Watch(&lp.entry, int(fd), gone) }
 	switch nc := c.nc.(type) {
 	case *rawfd.Conn:
-		if nc.IfRaw(func(fd int) { watch(uintptr(fd)) }) {
+		// A closure that does not escape (IfRaw calls it and keeps
+		// nothing): the common case allocates nothing here.
+		if nc.IfRaw(func(fd int) { ok = p.Watch(&lp.entry, fd, gone) }) {
 			lp.wOn = ok
 			return ok
 		}
-		c.goWatch(nc, watch)
+		ok = c.goWatch(nc, gone)
 		lp.wGo = lp.wGo || ok
 	case *net.TCPConn:
-		c.goWatch(nc, watch)
+		ok = c.goWatch(nc, gone)
 	case *net.UnixConn:
-		c.goWatch(nc, watch)
+		ok = c.goWatch(nc, gone)
 	}
 	lp.wOn = ok
 	return ok
@@ -236,12 +238,14 @@ func (c *conn) dropGoWatch() {
 	}
 }
 
-// goWatch runs watch with the descriptor of a socket in Go's netpoller
-// (held open meanwhile).
-func (c *conn) goWatch(sc syscall.Conn, watch func(uintptr)) {
+// goWatch has the poller watch the descriptor of a socket in Go's
+// netpoller (held open meanwhile); it reports whether it does.
+func (c *conn) goWatch(sc syscall.Conn, gone func()) bool {
+	ok := false
 	if rc, err := sc.SyscallConn(); err == nil {
-		_ = rc.Control(watch)
+		_ = rc.Control(func(fd uintptr) { ok = c.srv.ev.p.Watch(&c.loop.entry, int(fd), gone) })
 	}
+	return ok
 }
 
 // unwatchClient ends the poller's client watch of the request that just

@@ -768,3 +768,33 @@ func BenchmarkContextWatch(b *testing.B) {
 		})
 	}
 }
+
+// TestEvloopWatchRegistrationAllocates: registering the client watch of a
+// raw socket (CGI.Context's Done, once a runner handed the request over)
+// allocates only the poller's box for the gone function; the closures
+// around the descriptor stay on the stack (they were two allocations more
+// per watched request).
+func TestEvloopWatchRegistrationAllocates(t *testing.T) {
+	leakCheck(t)
+	got := make(chan float64, 1)
+	srv, l, _ := testServer(t, Options{}, ListenOptions{Threading: true}, func(c *CGI) {
+		select { // past the tick: handed over, the watch registered
+		case <-c.Context().Done():
+		case <-time.After(30 * time.Millisecond):
+		}
+		cn, gone := c.cn, func() {}
+		lp := &cn.loop
+		allocs := -1.0
+		lp.wmu.Lock()
+		if lp.wOn && socketRaw(c) {
+			allocs = testing.AllocsPerRun(100, func() { cn.registerWatch(gone) })
+		}
+		lp.wmu.Unlock()
+		got <- allocs
+		c.Print("ok")
+	})
+	tunePoller(srv, func(t *poller.Tuning) { t.Slow = time.Hour }) // no back-off
+	_, body := get(t, "http://"+l.Addr().String()+"/")
+	assert.Equal(t, "ok", body)
+	assert.Equal(t, 1.0, <-got, "allocations per registration (-1: the watch was not in the poller)")
+}
