@@ -18,14 +18,15 @@ const (
 	// uploadBufSmall is the buffer size once more than uploadsBig uploads
 	// are in flight. Then the CPUs are busy with other uploads whatever
 	// the read size, and memory per upload counts. 200 uploads of 8 MiB,
-	// 100 at a time (bench/run uploads-concurrent), server memory per
-	// upload in flight (net/http: 77-84 KB): 64 KB buffers 122 KB, 32 KB
-	// ones 71-74, 16 KB ones 55-58. 32 KB against 16 KB (five rounds
-	// alternating, bench/README): server CPU 1.77-1.80 s against
-	// 1.91-1.97 s, the 200 in 1.21-1.27 s against 1.29-1.35 s; with
-	// Threading off 77-80 KB against 62-63, CPU 2.03-2.07 s against
-	// 2.29-2.36 s.
-	uploadBufSmall = 32 << 10
+	// 100 at a time (bench/run uploads-concurrent, the database pool
+	// open as in a full run; three rounds alternating, bench/README),
+	// server memory per upload in flight against net/http's 66-67 KB
+	// (64 KB buffers took 122 KB in an earlier run without the pool):
+	// 32 KB ones 69-71 KB, more than net/http's,
+	// in 1.21-1.24 s; 24 KB ones 58-61 KB in 1.27-1.32 s and 1.82-1.86 s
+	// of server CPU; 16 KB ones 51-53 KB in 1.33-1.37 s and 1.91-1.93 s
+	// (net/http 1.57-1.59 s).
+	uploadBufSmall = 24 << 10
 	// uploadsBig is how many uploads in flight still get big buffers: one
 	// or two uploads at a time go at full speed, and at most 256 KB of
 	// big buffers stay pooled once many uploads run.
