@@ -22,10 +22,9 @@ const (
 	// open as in a full run; three rounds alternating, bench/README),
 	// server memory per upload in flight against net/http's 66-67 KB
 	// (64 KB buffers took 122 KB in an earlier run without the pool):
-	// 32 KB ones 69-71 KB, more than net/http's,
-	// in 1.21-1.24 s; 24 KB ones 58-61 KB in 1.27-1.32 s and 1.82-1.86 s
-	// of server CPU; 16 KB ones 51-53 KB in 1.33-1.37 s and 1.91-1.93 s
-	// (net/http 1.57-1.59 s).
+	// 32 KB buffers 69-71 KB, more than net/http's, in 1.21-1.24 s; 24 KB
+	// ones 58-61 KB in 1.27-1.32 s and 1.82-1.86 s of server CPU; 16 KB
+	// ones 51-53 KB in 1.33-1.37 s and 1.91-1.93 s (net/http 1.57-1.59 s).
 	uploadBufSmall = 24 << 10
 	// uploadsBig is how many uploads in flight still get big buffers: one
 	// or two uploads at a time go at full speed, and at most 256 KB of
