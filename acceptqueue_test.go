@@ -74,6 +74,29 @@ func TestTakeQueued(t *testing.T) {
 		defer ln.Close()
 		check(t, ln, func() (net.Conn, error) { return net.Dial("unix", ln.Addr().String()) })
 	})
+	t.Run("closed", func(t *testing.T) {
+		// Close cut the drain: the error says so, and drainQueue ends
+		// without logging it.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		require.NoError(t, ln.Close())
+		nc, err := takeQueued(ln)
+		assert.Nil(t, nc)
+		assert.ErrorIs(t, err, net.ErrClosed)
+	})
+	t.Run("no deadline", func(t *testing.T) {
+		// A listener of the user's own without SetDeadline cannot be
+		// asked without waiting: the drain takes nothing from it.
+		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer tl.Close()
+		c, err := net.Dial("tcp", tl.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		nc, err := takeQueued(struct{ net.Listener }{tl})
+		assert.NoError(t, err)
+		assert.Nil(t, nc, "nothing taken through an Accept that would wait")
+	})
 	t.Run("own listener", func(t *testing.T) {
 		tl, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)

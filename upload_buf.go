@@ -25,6 +25,12 @@ const (
 	// 32 KB buffers 69-71 KB, more than net/http's, in 1.21-1.24 s; 24 KB
 	// ones 58-61 KB in 1.27-1.32 s and 1.82-1.86 s of server CPU; 16 KB
 	// ones 51-53 KB in 1.33-1.37 s and 1.91-1.93 s (net/http 1.57-1.59 s).
+	// Without the pool (bench/run's condition since), 16 against 24 KB, a
+	// slower host: quiet, 1.72-1.76 against 1.64-1.68 s, server CPU
+	// 2.53-2.57 against 2.39-2.45 s, 57 against 63-67 KB (net/http 1.99-2.05
+	// s, 75-82 KB), three rounds; beside a CPU-bound process, 2.29-2.37
+	// against 2.21-2.27 s, CPU 2.54-2.61 against 2.43-2.44 s, 58-59 against
+	// 64-65 KB (net/http 2.70-2.80 s, 77 KB), two rounds.
 	uploadBufSmall = 24 << 10
 	// uploadsBig is how many uploads in flight still get big buffers: one
 	// or two uploads at a time go at full speed, and at most 256 KB of
