@@ -1,6 +1,7 @@
 package httpev
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -105,4 +106,39 @@ func TestTakeQueued(t *testing.T) {
 		check(t, ln, func() (net.Conn, error) { return net.Dial("tcp", tl.Addr().String()) })
 		assert.Equal(t, int32(5), ln.accepts.Load(), "four connections and the empty queue, each through its Accept")
 	})
+}
+
+// failingListener is a listener of the user's own whose Accept fails with
+// an error that is neither a timeout nor a close.
+type failingListener struct{ net.Listener }
+
+func (failingListener) Accept() (net.Conn, error) { return nil, errors.New("accept refused") }
+
+func (failingListener) SetDeadline(time.Time) error { return nil }
+
+// TestDrainQueueLog: a drain that Close cut (the listener closed
+// meanwhile) ends quietly; any other accept error ends it with a warning
+// naming the error, and neither takes a MaxConns slot with it.
+func TestDrainQueueLog(t *testing.T) {
+	var logged lockedBuffer
+	// Two slots: the accept loop holds one while it waits in Accept, the
+	// drain takes the other (without one it would return at once).
+	srv, l, _ := testServer(t, Options{Logger: logged.logger(), MaxConns: 2}, ListenOptions{}, func(*CGI) {})
+
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, closed.Close())
+	l.drainQueue(closed)
+	assert.NotContains(t, logged.String(), "draining the accept queue", "a closed listener is Close's doing, not a failure")
+
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer tl.Close()
+	l.drainQueue(failingListener{tl})
+	assert.Contains(t, logged.String(), "draining the accept queue")
+	assert.Contains(t, logged.String(), "accept refused")
+
+	if assert.True(t, srv.connSem.TryAcquire(1), "the drain gave its MaxConns slot back") {
+		srv.connSem.Release(1)
+	}
 }
